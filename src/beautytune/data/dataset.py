@@ -1,0 +1,76 @@
+"""Torch datasets and samplers over records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, Sampler
+
+from beautytune.data.images import load_rgb
+from beautytune.data.records import Record
+
+
+class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
+    """Decodes each image once and keeps it (resized) in memory; transforms run per epoch."""
+
+    def __init__(
+        self,
+        records: list[Record],
+        label_to_idx: dict[str, int],
+        transform: Callable[[Image.Image], torch.Tensor],
+        keep_size: int | None = None,
+    ) -> None:
+        self.records = records
+        self.targets = [label_to_idx[r.label] for r in records]
+        self.transform = transform
+        self.keep_size = keep_size
+        self._cache: dict[int, Image.Image] = {}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def image(self, i: int) -> Image.Image:
+        im = self._cache.get(i)
+        if im is None:
+            im = load_rgb(self.records[i].path)
+            if self.keep_size and min(im.size) > 2 * self.keep_size:
+                # Large photos are shrunk once (never below 2x the crop size), not every epoch.
+                scale = 2 * self.keep_size / min(im.size)
+                im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.BICUBIC)
+            self._cache[i] = im
+        return im
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.transform(self.image(i)), self.targets[i]
+
+
+class EpochSampler(Sampler[int]):
+    """Shuffles (or class-balances) with a generator seeded by (seed, epoch).
+
+    The order of epoch k depends on nothing but the seed and k, so a resumed run sees
+    exactly the batches an uninterrupted one would. Lightning calls ``set_epoch``.
+    """
+
+    def __init__(self, targets: list[int], seed: int, balanced: bool = False) -> None:
+        self.targets = np.asarray(targets)
+        self.seed = seed
+        self.balanced = balanced
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        n = len(self.targets)
+        if not self.balanced:
+            return iter(rng.permutation(n).tolist())
+        counts = np.bincount(self.targets)
+        weights = 1.0 / counts[self.targets]
+        return iter(rng.choice(n, size=n, replace=True, p=weights / weights.sum()).tolist())

@@ -1,0 +1,78 @@
+"""Grouped, stratified, seeded train/val/test split.
+
+No group (brand, product line, person) ever sits on two sides: that is what makes the
+test score an honest estimate for unseen brands or people.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold
+
+from beautytune.data.records import SPLITS, Record, class_counts
+from beautytune.errors import DataError
+
+MIN_PER_CLASS = 3
+
+
+def split_records(
+    records: list[Record], *, seed: int = 0, val_frac: float = 0.15, test_frac: float = 0.2
+) -> list[Record]:
+    """Assign train/val/test. A split given by the user (every record has one) is kept."""
+    if records and all(r.split in SPLITS for r in records):
+        _check_train_covers_classes(records)
+        return list(records)
+    if any(r.split for r in records):
+        missing = sum(1 for r in records if not r.split)
+        raise DataError(
+            f"the split column is filled for some rows but empty for {missing}: fill it for "
+            "every row or leave it empty everywhere"
+        )
+    counts = class_counts(records)
+    small = {k: v for k, v in counts.items() if v < MIN_PER_CLASS}
+    if small:
+        shown = ", ".join(f"{k}={v}" for k, v in small.items())
+        raise DataError(
+            f"too few images to split: {shown} (need at least {MIN_PER_CLASS} per class for "
+            "train/val/test); add images, merge or drop these classes, or give a split column"
+        )
+    rest, test = _hold_out(records, test_frac, seed)
+    train, val = _hold_out(rest, val_frac / max(1e-9, 1 - test_frac), seed + 1)
+    out = (
+        [r.with_split("train") for r in train]
+        + [r.with_split("val") for r in val]
+        + [r.with_split("test") for r in test]
+    )
+    _check_train_covers_classes(out)
+    return sorted(out, key=lambda r: r.path)
+
+
+def _hold_out(records: list[Record], frac: float, seed: int) -> tuple[list[Record], list[Record]]:
+    """Hold out about ``frac`` of the records as whole groups, stratified by label."""
+    n_splits = max(2, round(1 / frac))
+    groups = np.array([r.group for r in records])
+    n_groups = len(set(groups.tolist()))
+    if n_groups < 2:
+        raise DataError(
+            f"only {n_groups} group in the data: a grouped split needs several groups "
+            "(brands, people); give a group column or a split column"
+        )
+    n_splits = min(n_splits, n_groups)
+    labels = np.array([r.label for r in records])
+    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    keep_idx, held_idx = next(cv.split(np.zeros(len(records)), labels, groups))
+    return [records[i] for i in keep_idx], [records[i] for i in held_idx]
+
+
+def _check_train_covers_classes(records: list[Record]) -> None:
+    train = {r.label for r in records if r.split == "train"}
+    missing = sorted({r.label for r in records} - train)
+    if missing:
+        raise DataError(
+            f"no training images for class(es) {', '.join(missing)} after the grouped split "
+            "(all their groups fell in val/test): add images from more groups for them"
+        )
+
+
+def split_summary(records: list[Record]) -> dict[str, dict[str, int]]:
+    return {s: class_counts([r for r in records if r.split == s]) for s in SPLITS}

