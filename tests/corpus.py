@@ -97,7 +97,9 @@ def make_broken_corpus(root: Path) -> dict[str, CorpusCase]:
     return cases
 
 
-def picture(rng: np.random.Generator, tint: tuple[int, int, int], size: tuple[int, int] = (64, 64)) -> Image.Image:
+def picture(
+    rng: np.random.Generator, tint: tuple[int, int, int], size: tuple[int, int] = (64, 64)
+) -> Image.Image:
     """A random RGB image: upsampled 12x12 noise blended with a class tint.
 
     Blotchy rather than per-pixel noise, so that perceptual hashes are stable under

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from corpus import CASES, EXIF_STORED_SIZE, CorpusCase, make_broken_corpus, picture, write_blank_png
 from PIL import Image, ImageFile
 
 from beautytune.data.audit import AuditEntry, AuditReport, _close_pairs, _hamming, audit_records
 from beautytune.data.images import MAX_PIXELS, ImageError, decode, load_rgb
 from beautytune.data.sources import load_records
+from corpus import CASES, EXIF_STORED_SIZE, CorpusCase, make_broken_corpus, picture, write_blank_png
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +86,11 @@ def test_near_duplicates_with_conflicting_labels_are_reported(
 def test_class_counts_and_imbalance_are_over_usable_images(report: AuditReport) -> None:
     assert report.class_counts == {"lipstick": 16, "nail_polish": 17, "perfume": 15}
     assert report.imbalance_ratio == pytest.approx(17 / 15, abs=1e-3)
-    assert report.summary["usable"] == 48 and report.summary["images"] == 57
+    assert report.summary["usable"] == 48 and report.summary["files"] == 57
 
 
 def test_unknown_labels_are_errors(corpus: tuple[Path, dict[str, CorpusCase]]) -> None:
-    root, cases = corpus
-    records = [r for r in load_records(root / "manifest.csv") if r.path.endswith("_00.jpg")]
+    records = [r for r in load_records(corpus[0] / "manifest.csv") if r.path.endswith("_00.jpg")]
     report = audit_records(records, known_labels=["lipstick", "nail_polish"])
     verdicts = {e.label: (e.status, e.reason) for e in report.entries}
     assert verdicts["lipstick"] == ("ok", "ok")
@@ -203,18 +202,22 @@ def test_decode_reports_conversions(corpus: tuple[Path, dict[str, CorpusCase]]) 
 
 def test_vectorised_pair_search_matches_brute_force() -> None:
     rng = np.random.default_rng(0)
-    coarse = rng.integers(0, 256, (300, 8), dtype=np.uint8)
-    fine = rng.integers(0, 256, (300, 32), dtype=np.uint8)
-    for i in range(0, 300, 7):  # plant near copies: flip a few bits of a neighbour
-        coarse[i + 1] = coarse[i] ^ np.eye(8, dtype=np.uint8)[i % 8] * (1 << (i % 3))
-        fine[i + 1] = fine[i] ^ np.eye(32, dtype=np.uint8)[i % 32] * 3
+    coarse = rng.integers(0, 2**63, (300, 1), dtype=np.uint64)
+    fine = rng.integers(0, 2**63, (300, 4), dtype=np.uint64)
+    for i in range(0, 299, 7):  # plant near copies: flip a few bits of a neighbour
+        coarse[i + 1] = coarse[i] ^ np.uint64((1 << (i % 64)) | (1 << ((i + 5) % 64)))
+        fine[i + 1] = fine[i] ^ np.uint64(0b1011 << (i % 60))
     found = sorted(_close_pairs(coarse, fine, 4))
     brute = sorted(
-        (a, b, int(_hamming(coarse[a], coarse[b])))
+        (a, b, sum(bin(int(x) ^ int(y)).count("1") for x, y in zip(coarse[a], coarse[b], strict=True)))
         for a, b in itertools.combinations(range(300), 2)
-        if _hamming(coarse[a], coarse[b]) <= 4 and _hamming(fine[a], fine[b]) <= 24
+        if bin(int(coarse[a, 0]) ^ int(coarse[b, 0])).count("1") <= 4
+        and sum(bin(int(x) ^ int(y)).count("1") for x, y in zip(fine[a], fine[b], strict=True)) <= 24
     )
     assert found == brute and len(found) >= 43
+    assert [int(v) for v in _hamming(coarse[:3], coarse[1:4])] == [
+        bin(int(coarse[i, 0]) ^ int(coarse[i + 1, 0])).count("1") for i in range(3)
+    ]
 
 
 def test_same_label_near_duplicates_in_one_group_are_only_noted(tmp_path: Path) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from corpus import CASES, MISSING_REL, NORMAL_PER_CLASS, make_broken_corpus, picture
 
 from beautytune.data.sources import load_records
 from beautytune.errors import DataError
+from corpus import CASES, MISSING_REL, NORMAL_PER_CLASS, make_broken_corpus, picture
 
 
 def _image(path: Path, seed: int = 0) -> Path:
@@ -34,7 +34,12 @@ def test_folder_labels_come_from_immediate_sub_folders(tmp_path: Path) -> None:
     by_path = {r.path: r for r in records}
     assert len(records) == 3 * NORMAL_PER_CLASS + len(CASES)  # every written file, nothing else
     twin = by_path[str(cases["twin_b"].path)]  # images/nail_polish/extra/twin.jpg
-    assert (twin.label, twin.group, twin.row, twin.split) == ("nail_polish", "nail_polish/extra/twin.jpg", None, None)
+    assert (twin.label, twin.group, twin.row, twin.split) == (
+        "nail_polish",
+        "nail_polish/extra/twin.jpg",
+        None,
+        None,
+    )
     assert str(cases["upper_ext"].path) in by_path and str(cases["non_ascii"].path) in by_path
     assert all(os.path.isabs(r.path) for r in records)
 
@@ -54,7 +59,9 @@ def test_folder_ignores_a_manifest_inside_it(tmp_path: Path) -> None:
     assert [r.label for r in load_records(tmp_path / "manifest.csv")] == ["perfume"]
 
 
-def test_relative_folder_path_gives_absolute_record_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_folder_path_gives_absolute_record_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _image(tmp_path / "data" / "a" / "x.png")
     monkeypatch.chdir(tmp_path)
     assert load_records("data")[0].path == str(tmp_path / "data" / "a" / "x.png")
@@ -94,7 +101,9 @@ def test_corpus_manifest_keeps_rows_whose_file_is_missing(tmp_path: Path) -> Non
     assert [r.row for r in records] == list(range(1, len(records) + 1))
 
 
-def test_csv_paths_are_relative_to_the_csv_not_the_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_csv_paths_are_relative_to_the_csv_not_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _image(tmp_path / "sets" / "imgs" / "a.png")
     manifest = _csv(tmp_path / "sets" / "m.csv", "path,label\nimgs/a.png,lipstick\n")
     monkeypatch.chdir(tmp_path)
@@ -118,7 +127,9 @@ def test_csv_group_and_split_columns(tmp_path: Path) -> None:
 
 def test_csv_column_names_are_configurable(tmp_path: Path) -> None:
     manifest = _csv(tmp_path / "m.csv", "file,class,brand,fold\na.png,lipstick,X,test\n")
-    (record,) = load_records(manifest, path_col="file", label_col="class", group_col="brand", split_col="fold")
+    (record,) = load_records(
+        manifest, path_col="file", label_col="class", group_col="brand", split_col="fold"
+    )
     assert (record.label, record.group, record.split) == ("lipstick", "X", "test")
 
 
@@ -133,7 +144,9 @@ def test_missing_column_names_csv_column_and_existing_columns(tmp_path: Path) ->
 
 def test_bad_split_value_names_the_row(tmp_path: Path) -> None:
     manifest = _csv(tmp_path / "m.csv", "path,label,split\na.png,x,train\nb.png,x,training\n")
-    with pytest.raises(DataError, match=r"m\.csv row 2 \(line 3\): split 'training' is not one of train, val, test"):
+    with pytest.raises(
+        DataError, match=r"m\.csv row 2 \(line 3\): split 'training' is not one of train, val, test"
+    ):
         load_records(manifest)
 
 

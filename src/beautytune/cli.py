@@ -18,8 +18,8 @@ app = typer.Typer(
     help="Fine-tune pretrained models on beauty data, offline, honestly evaluated.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
 )
-out_console = Console()
-err_console = Console(stderr=True)
+out_console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 Columns = dict[str, Any]
 PathCol = Annotated[str, typer.Option(help="manifest column holding image paths")]

@@ -48,9 +48,7 @@ def _folder_records(root: Path) -> list[Record]:
     for file in _walk_images(root):
         rel = file.relative_to(root)
         if len(rel.parts) < 2:
-            raise DataError(
-                f"{file}: image directly inside {root}; put images in one sub-folder per label"
-            )
+            raise DataError(f"{file}: image directly inside {root}; put images in one sub-folder per label")
         records.append(Record(path=str(file), label=rel.parts[0], group=rel.as_posix()))
     if not records:
         exts = ", ".join(IMAGE_EXTENSIONS)

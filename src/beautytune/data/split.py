@@ -29,6 +29,12 @@ def split_records(
             "every row or leave it empty everywhere"
         )
     counts = class_counts(records)
+    if len(counts) < 2:
+        found = ", ".join(f"{k}={v}" for k, v in counts.items()) or "no usable images"
+        raise DataError(
+            f"need at least 2 classes with usable images, found {found}: check the audit report "
+            "for skipped files, or the label column / sub-folder names"
+        )
     small = {k: v for k, v in counts.items() if v < MIN_PER_CLASS}
     if small:
         shown = ", ".join(f"{k}={v}" for k, v in small.items())

@@ -21,8 +21,8 @@ regardless of generation order.
 from __future__ import annotations
 
 import colorsys
-import functools
 import csv
+import functools
 import io
 import json
 import math
@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from numpy.random import Generator
+from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter
 
 from beautytune.errors import DataError
@@ -72,6 +73,7 @@ _ASSIGN_STREAM = 3
 Color = tuple[int, int, int]
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]
+Array = NDArray[np.float32]
 T = TypeVar("T")
 
 WHITE: Color = (255, 255, 255)
@@ -197,8 +199,7 @@ def _make_brand(seed: int, index: int) -> Brand:
         ink = _pick(rng, (WHITE, FINISHES["gold"], _shade(band_color, 1.7)))
     n_lines = int(rng.integers(1, 4))
     lines = tuple(
-        tuple(float(x) for x in rng.uniform(0.4, 2.4, size=int(rng.integers(1, 4))))
-        for _ in range(n_lines)
+        tuple(float(x) for x in rng.uniform(0.4, 2.4, size=int(rng.integers(1, 4)))) for _ in range(n_lines)
     )
     return Brand(
         name=f"brand_{index:02d}",
@@ -237,9 +238,7 @@ class Pen:
         p = self.px
         return (min(x0, x1) * p, min(y0, y1) * p, max(x0, x1) * p, max(y0, y1) * p)
 
-    def rect(
-        self, x0: float, y0: float, x1: float, y1: float, fill: Color, radius: float = 0.0
-    ) -> None:
+    def rect(self, x0: float, y0: float, x1: float, y1: float, fill: Color, radius: float = 0.0) -> None:
         box = self._box(x0, y0, x1, y1)
         r = min(radius * self.px, (box[2] - box[0]) / 2, (box[3] - box[1]) / 2)
         if r >= 1.0:
@@ -250,12 +249,8 @@ class Pen:
     def ellipse(self, x0: float, y0: float, x1: float, y1: float, fill: Color) -> None:
         self.draw.ellipse(self._box(x0, y0, x1, y1), fill=fill)
 
-    def ring(
-        self, x0: float, y0: float, x1: float, y1: float, fill: Color, width: float
-    ) -> None:
-        self.draw.ellipse(
-            self._box(x0, y0, x1, y1), outline=fill, width=max(1, round(width * self.px))
-        )
+    def ring(self, x0: float, y0: float, x1: float, y1: float, fill: Color, width: float) -> None:
+        self.draw.ellipse(self._box(x0, y0, x1, y1), outline=fill, width=max(1, round(width * self.px)))
 
     def poly(self, pts: Sequence[Point], fill: Color) -> None:
         self.draw.polygon([(x * self.px, y * self.px) for x, y in pts], fill=fill)
@@ -390,7 +385,9 @@ def _draw_lipstick(pen: Pen, rng: Generator, look: Look) -> None:
     hi = y0 - bullet_h
     lo = hi + bw * _u(rng, 0.5, 1.0)
     tl, tr = (hi, lo) if _chance(rng, 0.5) else (lo, hi)
-    pen.poly([(cx - bw / 2, y0 + 0.004), (cx - bw / 2, tl), (cx + bw / 2, tr), (cx + bw / 2, y0)], look.accent)
+    pen.poly(
+        [(cx - bw / 2, y0 + 0.004), (cx - bw / 2, tl), (cx + bw / 2, tr), (cx + bw / 2, y0)], look.accent
+    )
     pen.line([(cx - bw / 2, tl), (cx + bw / 2, tr)], _shade(look.accent, 1.3), width=bw * 0.1)
     if with_cap:
         cap_x = cx + w * 1.5
@@ -416,8 +413,12 @@ def _draw_nail_polish(pen: Pen, rng: Generator, look: Look) -> None:
     cap_bottom = top - nh + 0.005
     if _chance(rng, 0.4):
         pen.poly(
-            [(CX - cw / 2, cap_bottom), (CX - cw * 0.33, cap_bottom - ch),
-             (CX + cw * 0.33, cap_bottom - ch), (CX + cw / 2, cap_bottom)],
+            [
+                (CX - cw / 2, cap_bottom),
+                (CX - cw * 0.33, cap_bottom - ch),
+                (CX + cw * 0.33, cap_bottom - ch),
+                (CX + cw / 2, cap_bottom),
+            ],
             look.cap,
         )
     else:
@@ -428,7 +429,7 @@ def _draw_nail_polish(pen: Pen, rng: Generator, look: Look) -> None:
 
 def _draw_mascara(pen: Pen, rng: Generator, look: Look) -> None:
     """Long slim tube whose cap is a third of its length; sometimes open to show the brush."""
-    w, yb = _jit(rng, 0.12, 0.2), 0.96
+    w, yb = _jit(rng, 0.14, 0.2), 0.96
     opened = _chance(rng, 0.3)
     height = _jit(rng, 0.6 if opened else 0.82, 0.1)
     cap_h = height * _u(rng, 0.3, 0.42)
@@ -490,7 +491,10 @@ def _draw_pump_bottle(pen: Pen, rng: Generator, look: Look) -> None:
         pen.rect(CX - bw / 2, top, CX + bw / 2, yb, look.body, radius=bw * _u(rng, 0.08, 0.3))
     else:  # tapered body with rounded shoulders
         tw = bw * _u(rng, 0.7, 0.9)
-        pen.poly([(CX - tw / 2, top + 0.03), (CX + tw / 2, top + 0.03), (CX + bw / 2, yb), (CX - bw / 2, yb)], look.body)
+        pen.poly(
+            [(CX - tw / 2, top + 0.03), (CX + tw / 2, top + 0.03), (CX + bw / 2, yb), (CX - bw / 2, yb)],
+            look.body,
+        )
         pen.ellipse(CX - tw / 2, top, CX + tw / 2, top + 0.06, look.body)
     _label(pen, look, (CX - bw * 0.36, top + bh * 0.3, CX + bw * 0.36, top + bh * 0.75), look.body)
     cw, ch = bw * _u(rng, 0.35, 0.5), _jit(rng, 0.05, 0.2)
@@ -504,7 +508,15 @@ def _draw_pump_bottle(pen: Pen, rng: Generator, look: Look) -> None:
     d = 1.0 if _chance(rng, 0.5) else -1.0
     nl, nt, droop = _jit(rng, 0.14, 0.3), hh * 0.42, _u(rng, 0.0, 0.03)
     xs, xe = CX + d * (hw / 2 - 0.01), CX + d * (hw / 2 + nl)
-    pen.poly([(xs, ht + hh * 0.1), (xe, ht + hh * 0.2 + droop), (xe, ht + hh * 0.2 + nt + droop), (xs, ht + hh * 0.1 + nt * 1.3)], look.cap)
+    pen.poly(
+        [
+            (xs, ht + hh * 0.1),
+            (xe, ht + hh * 0.2 + droop),
+            (xe, ht + hh * 0.2 + nt + droop),
+            (xs, ht + hh * 0.1 + nt * 1.3),
+        ],
+        look.cap,
+    )
 
 
 def _draw_dropper_serum(pen: Pen, rng: Generator, look: Look) -> None:
@@ -536,7 +548,10 @@ def _draw_tube(pen: Pen, rng: Generator, look: Look) -> None:
     yb = 0.96 - cap_h
     yt = 0.96 - _jit(rng, 0.86, 0.1)
     crimp = _jit(rng, 0.06, 0.25)
-    pen.poly([(CX - wt / 2, yt + crimp), (CX + wt / 2, yt + crimp), (CX + wb / 2, yb), (CX - wb / 2, yb)], look.body)
+    pen.poly(
+        [(CX - wt / 2, yt + crimp), (CX + wt / 2, yt + crimp), (CX + wb / 2, yb), (CX - wb / 2, yb)],
+        look.body,
+    )
     pen.rect(CX - wt / 2 - 0.01, yt, CX + wt / 2 + 0.01, yt + crimp + 0.004, _shade(look.body, 0.9))
     ridge = _shade(look.body, 0.65)
     for k in range(1, int(wt / 0.022)):
@@ -555,8 +570,7 @@ def _pan_colors(rng: Generator, n: int) -> list[Color]:
     base = _u(rng, 0, 1)
     spread = _u(rng, 0.03, 0.3)
     return [
-        _hsv(base + float(rng.normal(0, spread)), _u(rng, 0.15, 0.9), _u(rng, 0.25, 1.0))
-        for _ in range(n)
+        _hsv(base + float(rng.normal(0, spread)), _u(rng, 0.15, 0.9), _u(rng, 0.25, 1.0)) for _ in range(n)
     ]
 
 
@@ -635,7 +649,10 @@ def _draw_compact(pen: Pen, rng: Generator, look: Look) -> None:
 
 def _polygon(sides: int, phase: float, cx: float, cy: float, rx: float, ry: float) -> list[Point]:
     return [
-        (cx + rx * math.cos(phase + 2 * math.pi * k / sides), cy + ry * math.sin(phase + 2 * math.pi * k / sides))
+        (
+            cx + rx * math.cos(phase + 2 * math.pi * k / sides),
+            cy + ry * math.sin(phase + 2 * math.pi * k / sides),
+        )
         for k in range(sides)
     ]
 
@@ -670,11 +687,11 @@ def _perfume_cap(pen: Pen, rng: Generator, cx: float, bottom: float, s: float, f
         pen.ellipse(cx - s * 0.3, bottom - s * 1.4, cx + s * 0.3, bottom - s * 0.9, fill)
     else:
         spikes = int(rng.integers(3, 6))
-        pts: list[Point] = [(cx - s / 2, bottom), (cx + s / 2, bottom)]
+        crown: list[Point] = [(cx - s / 2, bottom), (cx + s / 2, bottom)]
         for k in range(2 * spikes + 1)[::-1]:
             x = cx - s / 2 + s * k / (2 * spikes)
-            pts.append((x, bottom - (s if k % 2 else s * 0.55)))
-        pen.poly(pts, fill)
+            crown.append((x, bottom - (s if k % 2 else s * 0.55)))
+        pen.poly(crown, fill)
 
 
 def _draw_perfume(pen: Pen, rng: Generator, look: Look) -> None:
@@ -724,7 +741,7 @@ FLAT_PRODUCTS = frozenset({"compact"})
 # ------------------------------------------------------------------------------ shading
 
 
-def _shade_cylinder(rgb: np.ndarray, alpha: np.ndarray, rng: Generator) -> np.ndarray:
+def _shade_cylinder(rgb: Array, alpha: Array, rng: Generator) -> Array:
     """Darken row-wise towards each part's edges and add a specular streak.
 
     Working row by row (each row's own left and right edge) shades a narrow cap and a wide
@@ -745,7 +762,7 @@ def _shade_cylinder(rgb: np.ndarray, alpha: np.ndarray, rng: Generator) -> np.nd
     return out + (255.0 - out) * spec[..., None]
 
 
-def _shade_flat(rgb: np.ndarray, alpha: np.ndarray, rng: Generator) -> np.ndarray:
+def _shade_flat(rgb: Array, alpha: Array, rng: Generator) -> Array:
     """A soft directional gradient with a broad sheen: lighting on a surface facing the camera."""
     h, w = alpha.shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -774,7 +791,7 @@ def _render_product(label: str, rng: Generator, look: Look, px: int) -> Image.Im
 # ---------------------------------------------------------------------------- placement
 
 
-def _perspective_coeffs(dst: np.ndarray, src: np.ndarray) -> tuple[float, ...]:
+def _perspective_coeffs(dst: NDArray[np.float64], src: NDArray[np.float64]) -> tuple[float, ...]:
     """PIL's PERSPECTIVE data: the homography taking output pixels ``dst`` back to ``src``."""
     rows: list[list[float]] = []
     rhs: list[float] = []
@@ -829,7 +846,7 @@ def _place(
 
 
 @functools.lru_cache(maxsize=8)
-def _grid(n: int) -> tuple[np.ndarray, np.ndarray]:
+def _grid(n: int) -> tuple[Array, Array]:
     """Normalised pixel coordinates (x, y) in [0, 1); cached and read-only, used per image."""
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float32) / n
     xx.flags.writeable = False
@@ -837,12 +854,12 @@ def _grid(n: int) -> tuple[np.ndarray, np.ndarray]:
     return xx, yy
 
 
-def _bg_solid(rng: Generator, n: int) -> np.ndarray:
+def _bg_solid(rng: Generator, n: int) -> Array:
     c = _pastel(rng) if _chance(rng, 0.5) else _random_color(rng)
     return np.broadcast_to(np.array(c, np.float32), (n, n, 3)).copy()
 
 
-def _bg_gradient(rng: Generator, n: int) -> np.ndarray:
+def _bg_gradient(rng: Generator, n: int) -> Array:
     a, b = _pastel(rng), _random_color(rng) if _chance(rng, 0.5) else _pastel(rng)
     xx, yy = _grid(n)
     ang = _u(rng, 0, 2 * math.pi)
@@ -851,21 +868,21 @@ def _bg_gradient(rng: Generator, n: int) -> np.ndarray:
     return np.array(a, np.float32) * (1 - t[..., None]) + np.array(b, np.float32) * t[..., None]
 
 
-def _smooth_noise(rng: Generator, n: int, cells: int) -> np.ndarray:
+def _smooth_noise(rng: Generator, n: int, cells: int) -> Array:
     """Low-frequency noise in [0, 1]: a few random values upsampled smoothly."""
     small = (rng.random((cells, cells)) * 255).astype(np.uint8)
     big = Image.fromarray(small, "L").resize((n, n), Image.Resampling.BICUBIC)
     return np.asarray(big, dtype=np.float32) / 255.0
 
 
-def _bg_mottled(rng: Generator, n: int) -> np.ndarray:
+def _bg_mottled(rng: Generator, n: int) -> Array:
     a, b = _random_color(rng), _pastel(rng)
     t = _smooth_noise(rng, n, int(rng.integers(3, 10)))[..., None]
     grain = rng.standard_normal((n, n, 1), dtype=np.float32) * _u(rng, 2, 10)
     return np.array(a, np.float32) * t + np.array(b, np.float32) * (1 - t) + grain
 
 
-def _bg_stripes(rng: Generator, n: int) -> np.ndarray:
+def _bg_stripes(rng: Generator, n: int) -> Array:
     """Fabric, tiles or wood-like stripes: strong straight edges that are not products."""
     a, b = _random_color(rng), _random_color(rng)
     xx, yy = _grid(n)
@@ -876,7 +893,7 @@ def _bg_stripes(rng: Generator, n: int) -> np.ndarray:
     return np.array(a, np.float32) * t[..., None] + np.array(b, np.float32) * (1 - t[..., None])
 
 
-def _bg_marble(rng: Generator, n: int) -> np.ndarray:
+def _bg_marble(rng: Generator, n: int) -> Array:
     base, vein = _pastel(rng), _shade(_random_color(rng), _u(rng, 0.4, 0.9))
     xx, yy = _grid(n)
     turb = _smooth_noise(rng, n, 5) * 4 + _smooth_noise(rng, n, 13) * 1.5
@@ -884,7 +901,7 @@ def _bg_marble(rng: Generator, n: int) -> np.ndarray:
     return np.array(vein, np.float32) * (1 - v[..., None]) + np.array(base, np.float32) * v[..., None]
 
 
-BACKGROUNDS: dict[str, Callable[[Generator, int], np.ndarray]] = {
+BACKGROUNDS: dict[str, Callable[[Generator, int], Array]] = {
     "solid": _bg_solid,
     "gradient": _bg_gradient,
     "mottled": _bg_mottled,
@@ -893,7 +910,7 @@ BACKGROUNDS: dict[str, Callable[[Generator, int], np.ndarray]] = {
 }
 
 
-def _background(rng: Generator, n: int) -> tuple[np.ndarray, float | None]:
+def _background(rng: Generator, n: int) -> tuple[Array, float | None]:
     """A wall, and sometimes a table or shelf top below it; returns (image, floor line)."""
     wall = BACKGROUNDS[_pick(rng, tuple(BACKGROUNDS))](rng, n)
     if not _chance(rng, 0.4):
@@ -959,7 +976,10 @@ def _cast_shadow(scene: Image.Image, layer: Image.Image, rng: Generator) -> Imag
     """Darken ``scene`` under a soft, offset copy of the product's alpha: a contact shadow
     that grounds the object instead of leaving it pasted on."""
     n = scene.size[0]
-    alpha = layer.getchannel("A").filter(ImageFilter.GaussianBlur(n * _u(rng, 0.01, 0.03)))
+    # Blurred at quarter resolution: a shadow has no detail worth the cost of full size.
+    alpha = layer.getchannel("A").reduce(4)
+    alpha = alpha.filter(ImageFilter.GaussianBlur(n / 4 * _u(rng, 0.01, 0.03)))
+    alpha = alpha.resize((n, n), Image.Resampling.BILINEAR)
     strength = _u(rng, 0.15, 0.5)
     mask = Image.new("L", (n, n), 0)
     offset = (round(_u(rng, -0.04, 0.04) * n), round(_u(rng, 0.0, 0.04) * n))
@@ -970,7 +990,7 @@ def _cast_shadow(scene: Image.Image, layer: Image.Image, rng: Generator) -> Imag
 # ------------------------------------------------------------------------ camera / noise
 
 
-def _lighting(img: np.ndarray, rng: Generator) -> np.ndarray:
+def _lighting(img: Array, rng: Generator) -> Array:
     """Uneven exposure, contrast, colour cast and sometimes a glare streak."""
     n = img.shape[0]
     xx, yy = _grid(n)
@@ -1011,12 +1031,16 @@ def _composite(base: Image.Image, layer: Image.Image) -> Image.Image:
     return Image.alpha_composite(base, layer)
 
 
-def _render_image(label: str, rng: Generator, brand: Brand, brands: Sequence[Brand], size: int) -> Image.Image:
+def _render_image(
+    label: str, rng: Generator, brand: Brand, brands: Sequence[Brand], size: int
+) -> Image.Image:
     """One photo: background, clutter, maybe a cut-off second product, the product, occluders,
     then lighting and sensor effects. Drawn at ``SUPERSAMPLE`` x and downsampled."""
     n = size * SUPERSAMPLE
-    bg, floor = _background(rng, n)
-    scene = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8), "RGB").convert("RGBA")
+    # Backgrounds are smooth: render them at output size and upsample, a quarter of the work.
+    bg, floor = _background(rng, size)
+    scene = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8), "RGB")
+    scene = scene.resize((n, n), Image.Resampling.BILINEAR).convert("RGBA")
     scene = _composite(scene, _clutter(rng, n, int(rng.integers(0, 5)), near=None))
     if _chance(rng, 0.3):  # part of another product, cut off by the frame edge
         other = _pick(rng, [t for t in PRODUCT_TYPES if t != label])
@@ -1032,7 +1056,8 @@ def _render_image(label: str, rng: Generator, brand: Brand, brands: Sequence[Bra
     bbox = layer.getbbox()
     if bbox is not None and _chance(rng, 0.35):
         scene = _composite(scene, _clutter(rng, n, int(rng.integers(1, 3)), near=bbox))
-    small = scene.convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
+    # Integer-factor box average: exact supersampling anti-aliasing, ~15x cheaper than LANCZOS.
+    small = scene.convert("RGB").reduce(SUPERSAMPLE)
     lit = _lighting(np.asarray(small, dtype=np.float32), rng)
     return _sensor(Image.fromarray(np.clip(lit, 0, 255).astype(np.uint8), "RGB"), rng)
 
@@ -1072,8 +1097,7 @@ def _check_replaceable(out: Path) -> None:
         raise DataError(f"{out}: exists and is not a folder; choose another output path")
     if any(out.iterdir()) and _read_params(out) is None:
         raise DataError(
-            f"{out}: folder is not empty and holds no synthetic dataset; "
-            "choose an empty or new output folder"
+            f"{out}: folder is not empty and holds no synthetic dataset; choose an empty or new output folder"
         )
 
 
@@ -1106,8 +1130,11 @@ def _write_dataset(root: Path, n_per_class: int, seed: int, size: int) -> None:
     # Threads, not processes: PIL and numpy release the GIL in the heavy calls, and threads
     # need no pickling, no __main__ guard and no fork inside a training process.
     workers = min(4, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         rows = list(pool.map(lambda job: _run_job(job, root, seed, size, brands), jobs))
+    finally:  # on Ctrl-C or an error, drop the queued images instead of rendering them all
+        pool.shutdown(wait=True, cancel_futures=True)
     with open(root / MANIFEST, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(("path", "label", "group"))
@@ -1128,9 +1155,7 @@ def _swap_into_place(tmp: Path, out: Path, params: dict[str, Any]) -> None:
         os.replace(tmp, out)
 
 
-def generate_products(
-    out: str | Path, n_per_class: int = 40, seed: int = 0, size: int = 128
-) -> Path:
+def generate_products(out: str | Path, n_per_class: int = 40, seed: int = 0, size: int = 128) -> Path:
     """Write out/images/<label>/<label>_<i>.png and out/manifest.csv (columns path,label,group;
     paths relative to the CSV). Return path to manifest.csv. Deterministic by seed.
 

@@ -36,7 +36,7 @@ from beautytune.evaluate.evaluate import evaluate_records
 from beautytune.io import write_json_atomic, write_text_atomic
 from beautytune.models.network import Classifier, HeadConfig, build_classifier
 from beautytune.models.registry import Preprocess, get_spec
-from beautytune.runtime import tune_cpu_runtime
+from beautytune.runtime import quiet_lightning, tune_cpu_runtime
 from beautytune.strategies import Strategy, get_strategy
 from beautytune.strategies.features import FeaturesStrategy
 from beautytune.train.callbacks import AtomicCheckpointIO, History, RngState
@@ -58,6 +58,7 @@ class FitResult:
 
 def fit(cfg: RunConfig, *, resume: bool = False, comparisons: list[dict[str, Any]] | None = None) -> FitResult:
     tune_cpu_runtime()
+    quiet_lightning()
     start = time.perf_counter()
     run_dir = Path(cfg.out)
     if resume:
@@ -176,8 +177,10 @@ def _fit_features(
 ) -> dict[str, Any]:
     train = by_split(records, "train") + by_split(records, "val")  # no epochs to tune: use both
     index = {lab: i for i, lab in enumerate(labels)}
-    feats = extract_features(model, train, pp, key={"backbone": cfg.backbone, "init": cfg.init,
-                             "weights": cfg.weights, "preprocess": pp.to_dict()}, batch_size=cfg.batch_size)
+    key = {"backbone": cfg.backbone, "init": cfg.init, "weights": cfg.weights, "preprocess": pp.to_dict()}
+    if cfg.init == "random" and not cfg.weights:
+        key["seed"] = cfg.seed  # random weights differ by seed
+    feats = extract_features(model, train, pp, key=key, batch_size=cfg.batch_size)
     y = np.array([index[r.label] for r in train])
     info = strategy.fit_head(model, feats, y, cfg)
     return {"classifier": info["classifier"], "C": info["C"]}
