@@ -952,6 +952,15 @@ def _shape_points(rng: Generator, cx: float, cy: float, r: float) -> list[Point]
     return list(zip(xr.tolist(), yr.tolist(), strict=True))
 
 
+def _point_on_edge(rng: Generator, box: Box) -> Point:
+    """A random point on one of the four sides of ``box``."""
+    x0, y0, x1, y1 = box
+    side = int(rng.integers(4))
+    if side < 2:
+        return (x0 if side == 0 else x1), _u(rng, y0, y1)
+    return _u(rng, x0, x1), (y0 if side == 2 else y1)
+
+
 def _clutter(rng: Generator, n: int, count: int, near: Box | None) -> Image.Image:
     """Distractor shapes on a transparent layer; with ``near`` they sit on that box's edge,
     partly occluding the product without hiding it."""
@@ -962,10 +971,7 @@ def _clutter(rng: Generator, n: int, count: int, near: Box | None) -> Image.Imag
             cx, cy, r = _u(rng, 0, n), _u(rng, 0, n), _u(rng, 0.08, 0.3) * n
             alpha = int(rng.integers(90, 256))
         else:
-            x0, y0, x1, y1 = near
-            cx, cy = (x0, _u(rng, y0, y1)) if _chance(rng, 0.5) else (_u(rng, x0, x1), y1)
-            if _chance(rng, 0.5):
-                cx, cy = (x1, cy) if cx == x0 else (cx, y0)
+            cx, cy = _point_on_edge(rng, near)
             r, alpha = _u(rng, 0.06, 0.13) * n, 255
         color = _pastel(rng) if _chance(rng, 0.4) else _random_color(rng)
         draw.polygon(_shape_points(rng, cx, cy, r), fill=_rgba(color, alpha))

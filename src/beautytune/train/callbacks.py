@@ -40,7 +40,7 @@ class RngState(L.Callback):
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         checkpoint["beautytune_rng"] = {
             "torch": torch.get_rng_state(),
-            "numpy": np.random.get_state(),
+            "numpy": _numpy_state(),
             "python": random.getstate(),
         }
 
@@ -48,8 +48,15 @@ class RngState(L.Callback):
         state = checkpoint.get("beautytune_rng")
         if state:
             torch.set_rng_state(state["torch"])
-            np.random.set_state(state["numpy"])
+            kind, keys, pos, has_gauss, gauss = state["numpy"]
+            np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
             random.setstate(state["python"])
+
+
+def _numpy_state() -> tuple[Any, ...]:
+    # Plain lists and numbers, so Lightning can reload the checkpoint with weights_only=True.
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # type: ignore[misc]
+    return (str(kind), [int(k) for k in keys], int(pos), int(has_gauss), float(gauss))
 
 
 class History(L.Callback):

@@ -1,0 +1,70 @@
+"""A fit killed with SIGKILL mid-training and resumed ends exactly where an uninterrupted one does."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ARGS = ["--backbone", "test_efficientnet", "--init", "random", "--image-size", "96", "--epochs", "5",
+        "--batch-size", "8", "--seed", "3", "--patience", "10", "--lr", "3e-3"]
+# Probabilities agree to float32 round-off: same batches, same augmentation, same RNG.
+TOLERANCE = 1e-5
+
+
+def _fit(data: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "beautytune.cli", "fit", str(data), "--out", str(out), *ARGS, *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _probs(run: Path) -> dict[str, list[float]]:
+    with (run / "report" / "predictions.csv").open() as f:
+        return {r["path"]: [float(v) for k, v in r.items() if k.startswith("p_")] for r in csv.DictReader(f)}
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_uninterrupted(tiny_products: Path, tmp_path: Path) -> None:
+    ref = _fit(tiny_products, tmp_path / "ref")
+    _, err = ref.communicate(timeout=600)
+    assert ref.returncode == 0, err
+
+    run = tmp_path / "killed"
+    proc = _fit(tiny_products, run)
+    history = run / "history.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if history.is_file() and len(json.loads(history.read_text() or "[]")) >= 2:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    time.sleep(0.3)  # into the third epoch
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "bundle").exists()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert not list((run / "checkpoints").glob(".tmp-*")), "a partial checkpoint was left behind"
+
+    resumed = _fit(tiny_products, run, "--resume")
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+
+    a = json.loads((tmp_path / "ref" / "report" / "metrics.json").read_text())
+    b = json.loads((run / "report" / "metrics.json").read_text())
+    assert b["macro_f1"] == pytest.approx(a["macro_f1"], abs=TOLERANCE)
+    assert b["accuracy"] == pytest.approx(a["accuracy"], abs=TOLERANCE)
+    pa, pb = _probs(tmp_path / "ref"), _probs(run)
+    assert pa.keys() == pb.keys()
+    for path in pa:
+        assert pb[path] == pytest.approx(pa[path], abs=TOLERANCE)
+    ha = json.loads((tmp_path / "ref" / "history.json").read_text())
+    hb = json.loads(history.read_text())
+    assert [r["epoch"] for r in hb] == [r["epoch"] for r in ha]
+    for ra, rb in zip(ha, hb, strict=True):
+        assert rb["val_macro_f1"] == pytest.approx(ra["val_macro_f1"], abs=TOLERANCE)
