@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY
 
 from beautytune import api
 from beautytune.bundle import load_bundle
+from conftest import TINY
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +24,19 @@ def tiny_run(tiny_products: Path, tmp_path_factory: pytest.TempPathFactory) -> a
 
 def test_fit_writes_run_folder(tiny_run: api.FitResult) -> None:
     run = tiny_run.run_dir
-    for name in ("config.json", "split.csv", "history.json", "audit/audit.json", "bundle/model.safetensors",
-                 "bundle/bundle.json", "report/metrics.json", "report/index.html",
-                 "report/confusion_matrix.png", "report/learning_curves.png", "checkpoints/last.ckpt"):
+    for name in (
+        "config.json",
+        "split.csv",
+        "history.json",
+        "audit/audit.json",
+        "bundle/model.safetensors",
+        "bundle/bundle.json",
+        "report/metrics.json",
+        "report/index.html",
+        "report/confusion_matrix.png",
+        "report/learning_curves.png",
+        "checkpoints/last.ckpt",
+    ):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "report" / "metrics.json").read_text())
     for key in ("accuracy", "balanced_accuracy", "macro_f1", "per_class", "ece"):
@@ -106,7 +116,9 @@ def test_other_strategies_run(strategy: str, tiny_products: Path, tmp_path: Path
     assert load_bundle(result.bundle).meta["strategy"] == strategy
 
 
-def test_features_strategy_reuses_cache(tiny_products: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_features_strategy_reuses_cache(
+    tiny_products: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from beautytune.train import run
 
     calls = []
@@ -127,8 +139,9 @@ def test_time_budget_stops_and_still_evaluates(tiny_products: Path, tmp_path: Pa
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "beautytune.cli", *args], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "beautytune.cli", *args], capture_output=True, text=True, timeout=600
+    )
 
 
 def test_cli_bad_input_gives_one_line_and_leaves_nothing(tmp_path: Path) -> None:

@@ -18,8 +18,14 @@ def one_hot(pred: list[int], n_classes: int) -> np.ndarray:
 def test_perfect_predictions() -> None:
     y = np.array([0, 1, 2, 1])
     m = compute_metrics(y, one_hot([0, 1, 2, 1], 3), ["a", "b", "c"])
-    for key in ("accuracy", "balanced_accuracy", "macro_f1", "macro_precision",
-                "macro_recall", "weighted_f1"):
+    for key in (
+        "accuracy",
+        "balanced_accuracy",
+        "macro_f1",
+        "macro_precision",
+        "macro_recall",
+        "weighted_f1",
+    ):
         assert m[key] == pytest.approx(1.0), key
     assert m["ece"] == pytest.approx(0.0)
     assert m["nll"] == pytest.approx(0.0, abs=1e-9)
@@ -120,8 +126,6 @@ def test_ece_bins_are_right_closed_and_complete() -> None:
         (np.array([0, 1]), np.array([[np.nan, 1.0], [0.0, 1.0]]), ["a", "b"], "NaN"),
     ],
 )
-def test_bad_inputs_fail_loudly(
-    y: np.ndarray, probs: np.ndarray, labels: list[str], match: str
-) -> None:
+def test_bad_inputs_fail_loudly(y: np.ndarray, probs: np.ndarray, labels: list[str], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         compute_metrics(y, probs, labels)

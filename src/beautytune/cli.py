@@ -9,14 +9,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from beautytune import api
 from beautytune.errors import BeautytuneError
 
 app = typer.Typer(
     help="Fine-tune pretrained models on beauty data, offline, honestly evaluated.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
 )
 out_console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -37,7 +39,9 @@ def audit(
     data: Annotated[Path, typer.Argument(help="image folder or CSV manifest")],
     out: Annotated[Path, typer.Option(help="folder for audit.json and audit.md")] = Path("audit"),
     strict: Annotated[bool, typer.Option(help="exit 1 when any file has a problem")] = False,
-    path_col: PathCol = "path", label_col: LabelCol = "label", group_col: GroupCol = "group",
+    path_col: PathCol = "path",
+    label_col: LabelCol = "label",
+    group_col: GroupCol = "group",
     split_col: SplitCol = "split",
 ) -> None:
     """Decode every image and report, per file, what is wrong or unusual."""
@@ -60,7 +64,9 @@ def audit(
 def fit(
     data: Annotated[Path, typer.Argument(help="image folder or CSV manifest")],
     out: Annotated[Path, typer.Option(help="run folder (runs/<name>)")],
-    backbone: Annotated[str, typer.Option(help="see `beautytune models`; any timm name with --weights")] = "tf_efficientnet_lite0",
+    backbone: Annotated[
+        str, typer.Option(help="see `beautytune models`; any timm name with --weights")
+    ] = "tf_efficientnet_lite0",
     strategy: Annotated[str, typer.Option(help="features | head | partial | full")] = "full",
     init: Annotated[str, typer.Option(help="pretrained | random")] = "pretrained",
     weights: Annotated[Path | None, typer.Option(help="backbone weights (.safetensors or .pth)")] = None,
@@ -75,7 +81,9 @@ def fit(
     warmup_epochs: float = 1.0,
     schedule: Annotated[str, typer.Option(help="cosine | step")] = "cosine",
     label_smoothing: float = 0.1,
-    imbalance: Annotated[str, typer.Option(help="weighted (loss) | sample (balanced sampler) | none")] = "weighted",
+    imbalance: Annotated[
+        str, typer.Option(help="weighted (loss) | sample (balanced sampler) | none")
+    ] = "weighted",
     augment: Annotated[str, typer.Option(help="none | geometric | photometric | strong")] = "geometric",
     patience: Annotated[int, typer.Option(help="early stopping patience (epochs)")] = 4,
     unfreeze_blocks: Annotated[int, typer.Option(help="partial: layer groups to unfreeze")] = 2,
@@ -90,20 +98,46 @@ def fit(
     accelerator: Annotated[str, typer.Option(help="Lightning accelerator: auto | cpu | gpu")] = "auto",
     devices: Annotated[str, typer.Option(help="Lightning devices, e.g. auto, 1, 4")] = "auto",
     precision: Annotated[str, typer.Option(help="Lightning precision, e.g. 32-true, bf16-mixed")] = "32-true",
-    path_col: PathCol = "path", label_col: LabelCol = "label", group_col: GroupCol = "group",
+    path_col: PathCol = "path",
+    label_col: LabelCol = "label",
+    group_col: GroupCol = "group",
     split_col: SplitCol = "split",
 ) -> None:
     """Fine-tune a pretrained backbone on DATA; writes RUN/bundle and RUN/report."""
     hidden = tuple(int(h) for h in head_hidden.split(",") if h.strip())
     result = api.fit(
-        data, out, resume=resume, time_budget=time_budget, backbone=backbone, strategy=strategy,
-        init=init, weights=str(weights) if weights else None, seed=seed, epochs=epochs,
-        batch_size=batch_size, lr=lr, backbone_lr_mult=backbone_lr_mult, weight_decay=weight_decay,
-        warmup_epochs=warmup_epochs, schedule=schedule, label_smoothing=label_smoothing,
-        imbalance=imbalance, augment=augment, patience=patience, unfreeze_blocks=unfreeze_blocks,
-        image_size=image_size, head_hidden=hidden, head_dropout=head_dropout, classifier=classifier,
-        C=c, val_frac=val_frac, test_frac=test_frac, workers=workers, accelerator=accelerator,
-        devices=devices, precision=precision,
+        data,
+        out,
+        resume=resume,
+        time_budget=time_budget,
+        backbone=backbone,
+        strategy=strategy,
+        init=init,
+        weights=str(weights) if weights else None,
+        seed=seed,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        backbone_lr_mult=backbone_lr_mult,
+        weight_decay=weight_decay,
+        warmup_epochs=warmup_epochs,
+        schedule=schedule,
+        label_smoothing=label_smoothing,
+        imbalance=imbalance,
+        augment=augment,
+        patience=patience,
+        unfreeze_blocks=unfreeze_blocks,
+        image_size=image_size,
+        head_hidden=hidden,
+        head_dropout=head_dropout,
+        classifier=classifier,
+        C=c,
+        val_frac=val_frac,
+        test_frac=test_frac,
+        workers=workers,
+        accelerator=accelerator,
+        devices=devices,
+        precision=precision,
         **_columns(path_col, label_col, group_col, split_col),
     )
     _print_fit(result)
@@ -124,7 +158,9 @@ def evaluate(
     bundle: Annotated[Path, typer.Argument(help="bundle folder (RUN/bundle)")],
     data: Annotated[Path, typer.Argument(help="image folder or CSV manifest")],
     out: Annotated[Path, typer.Option(help="folder for metrics.json and index.html")] = Path("evaluation"),
-    path_col: PathCol = "path", label_col: LabelCol = "label", group_col: GroupCol = "group",
+    path_col: PathCol = "path",
+    label_col: LabelCol = "label",
+    group_col: GroupCol = "group",
     split_col: SplitCol = "split",
 ) -> None:
     """Evaluate a bundle on labelled images; writes metrics.json and an HTML report."""
@@ -167,7 +203,9 @@ def export(
 ) -> None:
     """Export a bundle to ONNX and check parity against PyTorch."""
     result = api.export(bundle, out)
-    out_console.print(f"wrote {result.path}; parity max abs diff {result.max_abs_diff:.2e} on {result.n_samples} inputs")
+    out_console.print(
+        f"wrote {result.path}; parity max abs diff {result.max_abs_diff:.2e} on {result.n_samples} inputs"
+    )
     if result.max_abs_diff >= 1e-4:
         err_console.print("error: ONNX output differs from PyTorch by more than 1e-4")
         raise typer.Exit(1)
@@ -176,7 +214,8 @@ def export(
 @app.command()
 def models() -> None:
     """List backbones: parameters, input size, whether weights are installed."""
-    table = Table("backbone", "params (M)", "input", "weights", "notes")
+    table = Table("params (M)", "input", "weights", "notes")
+    table.columns.insert(0, Column("backbone", no_wrap=True))
     for r in api.models():
         table.add_row(r["name"], f"{r['params_m']:.1f}", str(r["input_size"]), r["weights"], r["description"])
     out_console.print(table)

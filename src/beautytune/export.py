@@ -20,7 +20,9 @@ class ExportResult:
     n_samples: int
 
 
-def export_onnx(bundle_path: str | Path, out: str | Path | None = None, n_samples: int = 4, seed: int = 0) -> ExportResult:
+def export_onnx(
+    bundle_path: str | Path, out: str | Path | None = None, n_samples: int = 4, seed: int = 0
+) -> ExportResult:
     """Write ``model.onnx`` (probabilities out, dynamic batch) and compare with PyTorch."""
     import onnxruntime as ort
 

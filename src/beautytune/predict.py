@@ -75,7 +75,9 @@ def predict_probs(
     return np.stack([p if p.shape[0] == width else np.full(width, np.nan) for p in probs]), errors
 
 
-def predict_paths(bundle: Bundle, inputs: list[str], top_k: int = 1, batch_size: int = 32) -> list[dict[str, Any]]:
+def predict_paths(
+    bundle: Bundle, inputs: list[str], top_k: int = 1, batch_size: int = 32
+) -> list[dict[str, Any]]:
     paths = expand_inputs(inputs)
     if not paths:
         raise BeautytuneError("no images found in the given paths")

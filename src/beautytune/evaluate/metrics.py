@@ -111,9 +111,7 @@ def expected_calibration_error(
     return float(ece), bins
 
 
-def _validate(
-    y_true: np.ndarray, probs: np.ndarray, labels: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
+def _validate(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Fail loudly on shape/label mismatches, which otherwise give plausible wrong numbers."""
     y = np.asarray(y_true)
     p = np.asarray(probs, dtype=np.float64)

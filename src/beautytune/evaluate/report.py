@@ -84,8 +84,13 @@ def write_report(
         {**metrics, "context": context or {}, "comparisons": comparisons or []},
     )
     html = render_html(
-        title=title, metrics=metrics, context=context or {}, comparisons=comparisons or [],
-        skipped=skipped or [], images=images, worst=worst,
+        title=title,
+        metrics=metrics,
+        context=context or {},
+        comparisons=comparisons or [],
+        skipped=skipped or [],
+        images=images,
+        worst=worst,
     )
     index = out / INDEX_HTML
     write_text_atomic(index, html)
@@ -101,13 +106,25 @@ def _write_plots(
 ) -> list[dict[str, Any]]:
     """Write every PNG and return, in display order, what the HTML needs to show them."""
     plots: list[tuple[str, Figure | None, str, str | None]] = [
-        (CONFUSION_PNG, plot_confusion_matrix(metrics["confusion_matrix"], labels),
-         "Confusion matrix", "Counts; colour is the fraction of each true class (row)."),
-        (RELIABILITY_PNG, plot_reliability(metrics["reliability"], metrics["ece"]),
-         "Calibration", "Bars on the diagonal mean the stated confidence matches accuracy."),
+        (
+            CONFUSION_PNG,
+            plot_confusion_matrix(metrics["confusion_matrix"], labels),
+            "Confusion matrix",
+            "Counts; colour is the fraction of each true class (row).",
+        ),
+        (
+            RELIABILITY_PNG,
+            plot_reliability(metrics["reliability"], metrics["ece"]),
+            "Calibration",
+            "Bars on the diagonal mean the stated confidence matches accuracy.",
+        ),
         (CURVES_PNG, plot_learning_curves(history), "Learning curves", None),
-        (WORST_PNG, plot_worst_errors(worst), "Most confident mistakes",
-         "Wrong predictions the model was most sure about: often label noise or look-alikes."),
+        (
+            WORST_PNG,
+            plot_worst_errors(worst),
+            "Most confident mistakes",
+            "Wrong predictions the model was most sure about: often label noise or look-alikes.",
+        ),
     ]
     shown = []
     for name, fig, title, note in plots:
@@ -173,12 +190,11 @@ def plot_confusion_matrix(cm: Sequence[Sequence[int]], labels: Sequence[str]) ->
             for j in range(n):
                 if counts[i, j] or i == j:
                     colour = "white" if frac[i, j] > 0.5 else "#1f2328"
-                    ax.text(j, i, str(counts[i, j]), ha="center", va="center",
-                            fontsize=font, color=colour)
+                    ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=font, color=colour)
 
     short = [_short(label) for label in labels]
     ax.set_xticks(range(n), short, rotation=45, ha="right", rotation_mode="anchor")
-    ax.set_yticks(range(n), [f"{s} ({int(t)})" for s, t in zip(short, row_sums[:, 0])])
+    ax.set_yticks(range(n), [f"{s} ({int(t)})" for s, t in zip(short, row_sums[:, 0], strict=True)])
     ax.tick_params(labelsize=max(6.0, min(10.0, cell * 72 * 0.35)))
     ax.set_xlabel("predicted")
     ax.set_ylabel("true (support)")
@@ -202,13 +218,29 @@ def plot_reliability(bins: Sequence[dict[str, Any]], ece: float) -> Figure:
     fig = Figure(figsize=(6.0, 6.4), dpi=DPI, layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     top.plot([0, 1], [0, 1], "--", color="#888888", label="perfect calibration")
-    top.bar(lower[filled], acc[filled], width=width[filled], align="edge",
-            color="#4c78a8", edgecolor="white", label="accuracy")
+    top.bar(
+        lower[filled],
+        acc[filled],
+        width=width[filled],
+        align="edge",
+        color="#4c78a8",
+        edgecolor="white",
+        label="accuracy",
+    )
     # Hatched outline rather than a fill so the gap stays readable when it overlaps the
     # accuracy bar (an under-confident model has accuracy above confidence).
-    top.bar(lower[filled], conf[filled] - acc[filled], bottom=acc[filled], width=width[filled],
-            align="edge", facecolor="none", edgecolor="#e45756", hatch="//", linewidth=1.0,
-            label="gap to mean confidence")
+    top.bar(
+        lower[filled],
+        conf[filled] - acc[filled],
+        bottom=acc[filled],
+        width=width[filled],
+        align="edge",
+        facecolor="none",
+        edgecolor="#e45756",
+        hatch="//",
+        linewidth=1.0,
+        label="gap to mean confidence",
+    )
     top.set_xlim(0, 1)
     top.set_ylim(0, 1)
     top.set_ylabel("accuracy")
@@ -238,7 +270,7 @@ def plot_learning_curves(history: Sequence[dict[str, Any]]) -> Figure | None:
 
     fig = Figure(figsize=(8.0, 2.6 * len(order) + 0.6), dpi=DPI, layout="constrained")
     axes = np.atleast_1d(fig.subplots(len(order), 1, sharex=True, squeeze=False)[:, 0])
-    for ax, panel in zip(axes, order):
+    for ax, panel in zip(axes, order, strict=False):
         for key, (xs, ys) in panels[panel].items():
             ax.plot(xs, ys, marker="o", markersize=3, label=key)
         if panel == "learning rate" and all(v > 0 for _, ys in panels[panel].values() for v in ys):
@@ -259,23 +291,33 @@ def plot_worst_errors(worst: Sequence[dict[str, Any]], n_cols: int = 4) -> Figur
     """
     if not worst:
         fig = Figure(figsize=(5.0, 1.2), dpi=DPI)
-        fig.text(0.5, 0.5, "No misclassified images - nothing to show.",
-                 ha="center", va="center", fontsize=12)
+        fig.text(
+            0.5, 0.5, "No misclassified images - nothing to show.", ha="center", va="center", fontsize=12
+        )
         return fig
     cols = min(n_cols, len(worst))
     rows = math.ceil(len(worst) / cols)
     fig = Figure(figsize=(3.0 * cols, 3.5 * rows), dpi=DPI, layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax, item in zip(axes, worst):
+    for ax, item in zip(axes, worst, strict=False):
         thumb, problem = _thumbnail(item["path"])
         ax.imshow(np.asarray(thumb))
         if problem:
-            ax.text(0.5, 0.5, _wrap(problem, 24), transform=ax.transAxes,
-                    ha="center", va="center", fontsize=9, color="#333333")
+            ax.text(
+                0.5,
+                0.5,
+                _wrap(problem, 24),
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="#333333",
+            )
         ax.set_title(
             f"true: {_short(item['true'])}\npred: {_short(item['pred'])} "
             f"({item['confidence']:.2f})\n{_short(Path(item['path']).name)}",
-            fontsize=8.5, loc="left",
+            fontsize=8.5,
+            loc="left",
         )
     for ax in axes:
         ax.axis("off")

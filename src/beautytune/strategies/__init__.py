@@ -18,9 +18,7 @@ def get_strategy(name: str) -> Strategy:
     try:
         return STRATEGIES[name]()
     except KeyError:
-        raise BeautytuneError(
-            f"unknown strategy '{name}': use one of {', '.join(STRATEGIES)}"
-        ) from None
+        raise BeautytuneError(f"unknown strategy '{name}': use one of {', '.join(STRATEGIES)}") from None
 
 
 __all__ = ["STRATEGIES", "Strategy", "get_strategy"]

@@ -37,14 +37,18 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class RngState(L.Callback):
     """Save and restore every RNG with each checkpoint, so --resume continues exactly."""
 
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         checkpoint["beautytune_rng"] = {
             "torch": torch.get_rng_state(),
             "numpy": _numpy_state(),
             "python": random.getstate(),
         }
 
-    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         state = checkpoint.get("beautytune_rng")
         if state:
             torch.set_rng_state(state["torch"])

@@ -56,7 +56,9 @@ class FitResult:
     train_time_s: float
 
 
-def fit(cfg: RunConfig, *, resume: bool = False, comparisons: list[dict[str, Any]] | None = None) -> FitResult:
+def fit(
+    cfg: RunConfig, *, resume: bool = False, comparisons: list[dict[str, Any]] | None = None
+) -> FitResult:
     tune_cpu_runtime()
     quiet_lightning()
     start = time.perf_counter()
@@ -70,8 +72,11 @@ def fit(cfg: RunConfig, *, resume: bool = False, comparisons: list[dict[str, Any
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     records = load_records(
-        cfg.data, path_col=cfg.path_col, label_col=cfg.label_col,
-        group_col=cfg.group_col, split_col=cfg.split_col,
+        cfg.data,
+        path_col=cfg.path_col,
+        label_col=cfg.label_col,
+        group_col=cfg.group_col,
+        split_col=cfg.split_col,
     )
     audit = audit_records(records, progress=_interactive())
     usable = audit.usable()
@@ -106,19 +111,38 @@ def fit(cfg: RunConfig, *, resume: bool = False, comparisons: list[dict[str, Any
 
     fingerprint = cache.data_fingerprint(records)
     bundle_dir = save_bundle(
-        run_dir / "bundle", model, labels=labels, backbone=spec.name, weights_source=weights_source,
-        preprocess=pp, head=head, strategy=strategy.name, data_fingerprint=fingerprint,
+        run_dir / "bundle",
+        model,
+        labels=labels,
+        backbone=spec.name,
+        weights_source=weights_source,
+        preprocess=pp,
+        head=head,
+        strategy=strategy.name,
+        data_fingerprint=fingerprint,
     )
     context = {
-        "data": cfg.data, "backbone": spec.name, "weights": weights_source, "strategy": strategy.name,
-        "input size": pp.input_size, "seed": cfg.seed, "train/val/test images":
-        "/".join(str(len(by_split(records, s))) for s in ("train", "val", "test")),
-        "train time (s)": round(train_time, 1), **info,
+        "data": cfg.data,
+        "backbone": spec.name,
+        "weights": weights_source,
+        "strategy": strategy.name,
+        "input size": pp.input_size,
+        "seed": cfg.seed,
+        "train/val/test images": "/".join(str(len(by_split(records, s))) for s in ("train", "val", "test")),
+        "train time (s)": round(train_time, 1),
+        **info,
     }
     skipped = [{"path": e.path, "reason": e.reason} for e in audit.skipped()]
     metrics = evaluate_records(
-        model, pp, labels, by_split(records, "test"), run_dir / "report",
-        history=history, context=context, comparisons=comparisons, skipped=skipped,
+        model,
+        pp,
+        labels,
+        by_split(records, "test"),
+        run_dir / "report",
+        history=history,
+        context=context,
+        comparisons=comparisons,
+        skipped=skipped,
         title=f"beautytune: {spec.name} / {strategy.name} (test split)",
         comparison_name=f"{spec.name} / {strategy.name} / {cfg.init}",
     )
@@ -167,17 +191,31 @@ def _versions() -> dict[str, str]:
 
     from beautytune import __version__
 
-    return {"beautytune": __version__, "torch": torch.__version__, "timm": timm.__version__,
-            "lightning": L.__version__, "python": sys.version.split()[0]}
+    return {
+        "beautytune": __version__,
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "lightning": L.__version__,
+        "python": sys.version.split()[0],
+    }
 
 
 def _fit_features(
-    strategy: FeaturesStrategy, model: Classifier, cfg: RunConfig, records: list[Record],
-    labels: list[str], pp: Preprocess,
+    strategy: FeaturesStrategy,
+    model: Classifier,
+    cfg: RunConfig,
+    records: list[Record],
+    labels: list[str],
+    pp: Preprocess,
 ) -> dict[str, Any]:
     train = by_split(records, "train") + by_split(records, "val")  # no epochs to tune: use both
     index = {lab: i for i, lab in enumerate(labels)}
-    key = {"backbone": cfg.backbone, "init": cfg.init, "weights": cfg.weights, "preprocess": pp.to_dict()}
+    key: dict[str, Any] = {
+        "backbone": cfg.backbone,
+        "init": cfg.init,
+        "weights": cfg.weights,
+        "preprocess": pp.to_dict(),
+    }
     if cfg.init == "random" and not cfg.weights:
         key["seed"] = cfg.seed  # random weights differ by seed
     feats = extract_features(model, train, pp, key=key, batch_size=cfg.batch_size)
@@ -209,8 +247,14 @@ def extract_features(
 
 
 def _fit_gradients(
-    strategy: Strategy, model: Classifier, cfg: RunConfig, records: list[Record], labels: list[str],
-    pp: Preprocess, run_dir: Path, resume: bool,
+    strategy: Strategy,
+    model: Classifier,
+    cfg: RunConfig,
+    records: list[Record],
+    labels: list[str],
+    pp: Preprocess,
+    run_dir: Path,
+    resume: bool,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     index = {lab: i for i, lab in enumerate(labels)}
     train_recs, val_recs = by_split(records, "train"), by_split(records, "val")
@@ -220,7 +264,13 @@ def _fit_gradients(
     val_ds = ImageDataset(val_recs, index, eval_transform(pp), keep_size=pp.resize_size)
     sampler = EpochSampler(train_ds.targets, cfg.seed, balanced=cfg.imbalance == "sample")
     loader_kw: dict[str, Any] = {"num_workers": cfg.workers, "persistent_workers": cfg.workers > 0}
-    train_dl = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, drop_last=len(train_ds) > cfg.batch_size, **loader_kw)
+    train_dl = DataLoader(
+        train_ds,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        drop_last=len(train_ds) > cfg.batch_size,
+        **loader_kw,
+    )
     val_dl = DataLoader(val_ds, batch_size=cfg.batch_size * 2, shuffle=False, **loader_kw)
 
     weights = None
@@ -234,26 +284,43 @@ def _fit_gradients(
     history_cb = History(run_dir / "history.json")
     ckpt_dir = run_dir / "checkpoints"
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(
-        dirpath=ckpt_dir, filename="best", monitor="val_macro_f1", mode="max",
-        save_top_k=1, save_last=True, enable_version_counter=False,
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor="val_macro_f1",
+        mode="max",
+        save_top_k=1,
+        save_last=True,
+        enable_version_counter=False,
     )
     callbacks: list[L.Callback] = [
-        checkpoint, history_cb, RngState(),
+        checkpoint,
+        history_cb,
+        RngState(),
         L.pytorch.callbacks.EarlyStopping("val_macro_f1", mode="max", patience=cfg.patience),
         *strategy.callbacks(cfg),
     ]
     if cfg.time_budget:
-        callbacks.append(L.pytorch.callbacks.Timer(duration=timedelta(seconds=cfg.time_budget), interval="step"))
+        callbacks.append(
+            L.pytorch.callbacks.Timer(duration=timedelta(seconds=cfg.time_budget), interval="step")
+        )
     if _interactive():
         callbacks.append(L.pytorch.callbacks.RichProgressBar())
     else:
         callbacks.append(_EpochPrinter())
     trainer = L.Trainer(
-        max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, precision=cfg.precision,  # type: ignore[arg-type]
-        callbacks=callbacks, plugins=[AtomicCheckpointIO()], default_root_dir=str(run_dir),
+        max_epochs=cfg.epochs,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        precision=cfg.precision,  # type: ignore[arg-type]
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=str(run_dir),
         logger=L.pytorch.loggers.CSVLogger(str(run_dir), name="logs", version=""),
-        num_sanity_val_steps=0, enable_model_summary=False, log_every_n_steps=1,
-        enable_progress_bar=_interactive(), deterministic="warn",
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        enable_progress_bar=_interactive(),
+        deterministic="warn",
     )
     ckpt_path = str(ckpt_dir / "last.ckpt") if resume else None
     trainer.fit(lit, train_dl, val_dl, ckpt_path=ckpt_path)
@@ -263,8 +330,17 @@ def _fit_gradients(
         lit.load_state_dict(state)
     model = model.cpu()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    info = {"epochs run": trainer.current_epoch, "best val macro-F1": round(float(checkpoint.best_model_score or 0), 4),
-            "trainable params": trainable, "stopped by time budget": bool(cfg.time_budget and trainer.should_stop and trainer.current_epoch < cfg.epochs and not _early_stopped(trainer))}
+    info = {
+        "epochs run": trainer.current_epoch,
+        "best val macro-F1": round(float(checkpoint.best_model_score or 0), 4),
+        "trainable params": trainable,
+        "stopped by time budget": bool(
+            cfg.time_budget
+            and trainer.should_stop
+            and trainer.current_epoch < cfg.epochs
+            and not _early_stopped(trainer)
+        ),
+    }
     return history_cb.rows, info
 
 

@@ -1,0 +1,78 @@
+"""Each strategy trains exactly the parameters it says, at the learning rates it says."""
+
+from __future__ import annotations
+
+import pytest
+
+from beautytune.config import RunConfig
+from beautytune.errors import BeautytuneError
+from beautytune.models.network import build_classifier
+from beautytune.models.registry import get_spec
+from beautytune.strategies import STRATEGIES, get_strategy
+from beautytune.strategies.base import backbone_groups
+
+
+def _setup(strategy: str, **kw: object) -> tuple[object, list[dict[str, object]], RunConfig]:
+    cfg = RunConfig(data="-", out="-", backbone="test_efficientnet", init="random", strategy=strategy, **kw)  # type: ignore[arg-type]
+    model, _ = build_classifier(get_spec(cfg.backbone), 4, init="random")
+    return model, get_strategy(strategy).param_groups(model, cfg), cfg
+
+
+def _trainable(module: object) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)  # type: ignore[attr-defined]
+
+
+def test_head_freezes_backbone() -> None:
+    model, groups, cfg = _setup("head")
+    assert _trainable(model.backbone) == 0  # type: ignore[attr-defined]
+    assert _trainable(model.head) > 0  # type: ignore[attr-defined]
+    assert [g["lr"] for g in groups] == [cfg.lr]
+
+
+def test_full_trains_everything_backbone_slower() -> None:
+    model, groups, cfg = _setup("full", backbone_lr_mult=0.1)
+    assert _trainable(model) == sum(p.numel() for p in model.parameters())  # type: ignore[attr-defined]
+    lrs = {g["name"]: g["lr"] for g in groups}
+    assert lrs["backbone"] == pytest.approx(cfg.lr * 0.1) and lrs["head"] == cfg.lr
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_partial_unfreezes_last_n_groups(n: int) -> None:
+    model, groups, _ = _setup("partial", unfreeze_blocks=n)
+    layer_groups = backbone_groups(model.backbone)  # type: ignore[attr-defined]
+    for i, g in enumerate(layer_groups):
+        expected = i >= len(layer_groups) - n
+        assert all(p.requires_grad == expected for p in g), (i, n)
+    assert {g["name"] for g in groups} == {"backbone", "head"}
+
+
+def test_features_trains_nothing_by_gradients() -> None:
+    model, groups, _ = _setup("features")
+    assert groups == [] and _trainable(model) == 0
+    assert not STRATEGIES["features"].trains_with_gradients
+
+
+def test_features_head_reproduces_sklearn() -> None:
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 256)) * 3 + 1
+    y = np.repeat(np.arange(4), 15)
+    x[np.arange(60), y] += 4
+    model, _, cfg = _setup("features")
+    get_strategy("features").fit_head(model, x, y, cfg)  # type: ignore[attr-defined]
+    with torch.no_grad():
+        logits = model.head(torch.tensor(x, dtype=torch.float32)).numpy()  # type: ignore[attr-defined]
+    scaler = StandardScaler().fit(x)
+    ref = LogisticRegression(C=cfg.C, class_weight="balanced", max_iter=3000).fit(scaler.transform(x), y)
+    expected = ref.predict_proba(scaler.transform(x))
+    got = torch.softmax(torch.tensor(logits), 1).numpy()
+    assert np.abs(got - expected).max() < 1e-3
+
+
+def test_unknown_strategy_names_choices() -> None:
+    with pytest.raises(BeautytuneError, match="features, head, partial, full"):
+        get_strategy("everything")
