@@ -65,7 +65,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tiny_products: Path, tmp_path
     proc.wait()
     assert not (run / "bundle").exists()
     assert (run / "checkpoints" / "last.ckpt").is_file()
-    assert not list((run / "checkpoints").glob(".tmp-*")), "a partial checkpoint was left behind"
+    assert not list((run / "checkpoints").glob(".*.tmp")), "a partial checkpoint was left behind"
 
     resumed = _fit(tiny_products, run, "--resume")
     _, err = resumed.communicate(timeout=600)

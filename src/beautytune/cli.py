@@ -184,7 +184,6 @@ def predict(
     results = api.predict(bundle, [str(p) for p in paths], top_k=top_k, batch_size=batch_size)
     for r in results:
         if as_json:
-            r = {k: v for k, v in r.items() if k != "probabilities" or top_k > 1 or True}
             sys.stdout.write(json.dumps(r) + "\n")
         elif "error" in r:
             err_console.print(f"{r['path']}: error: {r['error']}", markup=False)

@@ -16,9 +16,7 @@ Three statuses, chosen so that a glance at the report tells the user what to do:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -32,6 +30,7 @@ from PIL import Image
 
 from beautytune.data.images import ImageError, decode
 from beautytune.data.records import Record
+from beautytune.io import write_json_atomic, write_text_atomic
 
 OK, WARNING, ERROR = 0, 1, 2
 STATUS = {OK: "ok", WARNING: "warning", ERROR: "error"}
@@ -95,8 +94,8 @@ class AuditReport:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         json_path, md_path = out_dir / "audit.json", out_dir / "audit.md"
-        _atomic_write(json_path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
-        _atomic_write(md_path, _markdown(self))
+        write_json_atomic(json_path, self.to_dict())
+        write_text_atomic(md_path, _markdown(self))
         return json_path, md_path
 
 
@@ -454,18 +453,6 @@ def _short_namer(records: list[Record]) -> _Namer:
         return _Namer(os.path.commonpath(folders) if folders else None)
     except ValueError:
         return _Namer(None)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file + os.replace so a crash never leaves a half-written report."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _markdown(report: AuditReport) -> str:

@@ -6,6 +6,8 @@ test score an honest estimate for unseen brands or people.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
@@ -78,6 +80,29 @@ def _check_train_covers_classes(records: list[Record]) -> None:
             f"no training images for class(es) {', '.join(missing)} after the grouped split "
             "(all their groups fell in val/test): add images from more groups for them"
         )
+
+
+def merge_duplicate_groups(records: list[Record], duplicate_sets: list[dict[str, object]]) -> list[Record]:
+    """Put near- and exact-duplicate photos into one group, so no copy straddles the split.
+
+    Groups are merged transitively (union-find); a merged group takes the smallest name.
+    """
+    parent: dict[str, str] = {r.group: r.group for r in records}
+
+    def find(g: str) -> str:
+        while parent[g] != g:
+            parent[g] = parent[parent[g]]
+            g = parent[g]
+        return g
+
+    group_of = {r.path: r.group for r in records}
+    for dup in duplicate_sets:
+        groups = [group_of[p] for p in dup.get("paths", []) if p in group_of]  # type: ignore[attr-defined]
+        for g in groups[1:]:
+            a, b = find(groups[0]), find(g)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return [replace(r, group=find(r.group)) for r in records]
 
 
 def split_summary(records: list[Record]) -> dict[str, dict[str, int]]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
+import io
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from beautytune.io import write_json_atomic
+from beautytune.io import write_bytes_atomic, write_json_atomic
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -22,16 +21,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
     ) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".ckpt")
-        os.close(fd)
-        try:
-            torch.save(checkpoint, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        buf = io.BytesIO()
+        torch.save(checkpoint, buf)
+        write_bytes_atomic(path, buf.getvalue())
 
 
 class RngState(L.Callback):

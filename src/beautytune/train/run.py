@@ -29,7 +29,7 @@ from beautytune.data.audit import AuditReport, audit_records
 from beautytune.data.dataset import EpochSampler, ImageDataset
 from beautytune.data.records import Record, by_split, class_names
 from beautytune.data.sources import load_records
-from beautytune.data.split import split_records, split_summary
+from beautytune.data.split import merge_duplicate_groups, split_records, split_summary
 from beautytune.data.transforms import eval_transform, train_transform
 from beautytune.errors import BeautytuneError, DataError
 from beautytune.evaluate.evaluate import evaluate_records
@@ -83,6 +83,7 @@ def fit(
     if resume:
         records = _read_split(run_dir / SPLIT_CSV)
     else:
+        usable = merge_duplicate_groups(usable, audit.duplicates)
         records = split_records(usable, seed=cfg.seed, val_frac=cfg.val_frac, test_frac=cfg.test_frac)
     labels = class_names(records)
     spec = get_spec(cfg.backbone)
