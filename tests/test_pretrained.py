@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,12 @@ def test_lite0_full_finetune_bundle_exports(products: Path, tmp_path: Path) -> N
     )
     result = api.export(run.bundle)
     assert result.max_abs_diff < 1e-4
+
+
+def test_demo_runs_end_to_end_and_compares(tmp_path: Path) -> None:
+    result = api.demo(tmp_path / "demo", n_per_class=8, epochs=1, image_size=64, batch_size=16)
+    html = result["pretrained"].report.read_text()
+    assert "random" in html and "pretrained" in html  # both rows of the comparison table
+    metrics = json.loads((result["pretrained"].run_dir / "report" / "metrics.json").read_text())
+    names = [row["name"] for row in metrics["comparisons"]]
+    assert len(names) == 2 and names[0].endswith("/ pretrained") and names[1].endswith("/ random")

@@ -87,6 +87,9 @@ def fit(
     augment: Annotated[str, typer.Option(help="none | geometric | photometric | strong")] = "geometric",
     patience: Annotated[int, typer.Option(help="early stopping patience (epochs)")] = 4,
     unfreeze_blocks: Annotated[int, typer.Option(help="partial: layer groups to unfreeze")] = 2,
+    bn: Annotated[
+        str, typer.Option(help="BatchNorm while fine-tuning: train | frozen (keep ImageNet statistics)")
+    ] = "frozen",
     image_size: Annotated[int | None, typer.Option(help="override the backbone's input size")] = None,
     head_hidden: Annotated[str, typer.Option(help="MLP head hidden sizes, e.g. 512,256")] = "",
     head_dropout: float = 0.2,
@@ -127,6 +130,7 @@ def fit(
         augment=augment,
         patience=patience,
         unfreeze_blocks=unfreeze_blocks,
+        bn=bn,
         image_size=image_size,
         head_hidden=hidden,
         head_dropout=head_dropout,
@@ -149,6 +153,8 @@ def _print_fit(result: Any, name: str = "") -> None:
         f"{name}test macro-F1 {m['macro_f1']:.3f}  accuracy {m['accuracy']:.3f}  "
         f"balanced accuracy {m['balanced_accuracy']:.3f}  (wall {result.wall_time_s:.0f}s)"
     )
+    if result.skipped:
+        out_console.print(f"{name}skipped {len(result.skipped)} unusable files (listed in the report)")
     out_console.print(f"bundle: {result.bundle}")
     out_console.print(f"report: {result.report}")
 

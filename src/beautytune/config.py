@@ -34,6 +34,9 @@ class RunConfig:
     augment: str = "geometric"
     patience: int = 4
     unfreeze_blocks: int = 2
+    # "frozen": BatchNorm layers keep their ImageNet running statistics while fine-tuning
+    # (their scale/shift still train); "train": batch statistics, running averages update.
+    bn: str = "frozen"
     time_budget: float | None = None  # seconds of training
     seed: int = 0
     val_frac: float = 0.15

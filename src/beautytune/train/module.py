@@ -45,10 +45,11 @@ class LitClassifier(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._loss_sum, self._loss_n = 0.0, 0
-        # Frozen layers keep their ImageNet BatchNorm statistics.
+        # Frozen layers keep their ImageNet BatchNorm statistics; with bn="frozen" every
+        # BatchNorm does (small batches, slow TF-style momentum: see RunConfig.bn).
         for m in self.model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                if not any(p.requires_grad for p in m.parameters(recurse=False)):
+                if self.cfg.bn == "frozen" or not any(p.requires_grad for p in m.parameters(recurse=False)):
                     m.eval()
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:

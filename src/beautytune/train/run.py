@@ -54,6 +54,7 @@ class FitResult:
     metrics: dict[str, Any]
     wall_time_s: float
     train_time_s: float
+    skipped: list[dict[str, Any]]
 
 
 def fit(
@@ -150,7 +151,9 @@ def fit(
     wall = time.perf_counter() - start
     summary = {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "ece")}
     update_bundle_metrics(bundle_dir, {"test": summary, "wall_time_s": round(wall, 1)})
-    return FitResult(run_dir, bundle_dir, run_dir / "report" / "index.html", metrics, wall, train_time)
+    return FitResult(
+        run_dir, bundle_dir, run_dir / "report" / "index.html", metrics, wall, train_time, skipped
+    )
 
 
 def _interactive() -> bool:
@@ -274,6 +277,8 @@ def _fit_gradients(
     )
     val_dl = DataLoader(val_ds, batch_size=cfg.batch_size * 2, shuffle=False, **loader_kw)
 
+    if cfg.bn not in ("train", "frozen"):
+        raise BeautytuneError(f"unknown BatchNorm mode '{cfg.bn}': use train or frozen")
     weights = None
     if cfg.imbalance == "weighted":
         counts = np.bincount(train_ds.targets, minlength=len(labels)).astype(np.float64)
