@@ -9,6 +9,7 @@ from beautytune.bundle import load_bundle
 from beautytune.config import RunConfig, parse_duration
 from beautytune.data.audit import AuditReport, audit_records
 from beautytune.data.sources import load_records
+from beautytune.errors import DataError
 from beautytune.evaluate.evaluate import evaluate_records
 from beautytune.export import ExportResult, export_onnx
 from beautytune.predict import predict_paths
@@ -38,10 +39,16 @@ def fit(
     return _fit(cfg, resume=resume, comparisons=comparisons)
 
 
-def evaluate(bundle: str | Path, data: str | Path, out: str | Path, **columns: str) -> dict[str, Any]:
-    """Evaluate a bundle on every usable image of ``data``; writes metrics.json and a report."""
+def evaluate(
+    bundle: str | Path, data: str | Path, out: str | Path, split: str | None = None, **columns: str
+) -> dict[str, Any]:
+    """Evaluate a bundle on every usable image of ``data`` (or of one ``split`` of a manifest)."""
     b = load_bundle(bundle)
     records = load_records(data, **columns)
+    if split is not None:
+        records = [r for r in records if r.split == split]
+        if not records:
+            raise DataError(f"no rows of {data} have split '{split}' (is there a split column?)")
     report = audit_records(records, known_labels=b.labels, progress=True)
     skipped = [{"path": e.path, "reason": e.reason} for e in report.skipped()]
     context = {

@@ -164,13 +164,14 @@ def evaluate(
     bundle: Annotated[Path, typer.Argument(help="bundle folder (RUN/bundle)")],
     data: Annotated[Path, typer.Argument(help="image folder or CSV manifest")],
     out: Annotated[Path, typer.Option(help="folder for metrics.json and index.html")] = Path("evaluation"),
+    split: Annotated[str | None, typer.Option(help="only rows of this split (train/val/test)")] = None,
     path_col: PathCol = "path",
     label_col: LabelCol = "label",
     group_col: GroupCol = "group",
     split_col: SplitCol = "split",
 ) -> None:
     """Evaluate a bundle on labelled images; writes metrics.json and an HTML report."""
-    m = api.evaluate(bundle, data, out, **_columns(path_col, label_col, group_col, split_col))
+    m = api.evaluate(bundle, data, out, split=split, **_columns(path_col, label_col, group_col, split_col))
     out_console.print(
         f"macro-F1 {m['macro_f1']:.3f}  accuracy {m['accuracy']:.3f}  "
         f"balanced accuracy {m['balanced_accuracy']:.3f}  on {m['n']} images"

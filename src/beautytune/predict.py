@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,55 +24,38 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
         p = Path(item)
         if p.is_dir():
             out.extend(sorted(f for f in p.rglob("*") if f.is_file() and is_image_path(f)))
-        elif p.exists():
-            out.append(p)
         else:
-            out.append(p)  # reported as "file not found" per file
+            out.append(p)  # a missing or unreadable file is reported per file
     return out
-
-
-def _batches(paths: list[Path], size: int) -> Iterator[list[Path]]:
-    for i in range(0, len(paths), size):
-        yield paths[i : i + size]
 
 
 @torch.no_grad()
 def predict_probs(
     model: nn.Module, paths: list[Path], pp: Preprocess, batch_size: int = 32
 ) -> tuple[np.ndarray, list[str | None]]:
-    """Class probabilities for each path (NaN rows where the file is unusable) and errors."""
+    """Class probabilities per path (a NaN row where the file is unusable) and per-path errors."""
     model.eval()
     device = next(model.parameters()).device
     tf = eval_transform(pp)
-    n_classes = None
-    probs: list[np.ndarray] = []
-    errors: list[str | None] = []
-    for chunk in _batches(paths, batch_size):
-        tensors, ok = [], []
-        for p in chunk:
+    rows: dict[int, np.ndarray] = {}
+    errors: list[str | None] = [None] * len(paths)
+    for start in range(0, len(paths), batch_size):
+        idx, tensors = [], []
+        for i in range(start, min(start + batch_size, len(paths))):
             try:
-                tensors.append(tf(load_rgb(p)))
-                ok.append(True)
-                errors.append(None)
+                tensors.append(tf(load_rgb(paths[i])))
+                idx.append(i)
             except ImageError as e:
-                ok.append(False)
-                errors.append(str(e))
-        out = None
+                errors[i] = str(e)
         if tensors:
             x = torch.stack(tensors).to(device).contiguous(memory_format=torch.channels_last)
             out = torch.softmax(model(x).float(), dim=1).cpu().numpy()
-            n_classes = out.shape[1]
-        j = 0
-        for good in ok:
-            if good and out is not None:
-                probs.append(out[j])
-                j += 1
-            else:
-                probs.append(np.full(n_classes or 1, np.nan))
-    if n_classes is None:
-        return np.full((len(paths), 1), np.nan), errors
-    width = n_classes
-    return np.stack([p if p.shape[0] == width else np.full(width, np.nan) for p in probs]), errors
+            rows.update(zip(idx, out, strict=True))
+    width = next(iter(rows.values())).shape[0] if rows else 1
+    probs = np.full((len(paths), width), np.nan)
+    for i, row in rows.items():
+        probs[i] = row
+    return probs, errors
 
 
 def predict_paths(
