@@ -52,6 +52,29 @@ class RunConfig:
     group_col: str = "group"
     split_col: str = "split"
 
+    def validate(self) -> None:
+        """Check every choice option up front, before any data is read or folder made."""
+        from beautytune.data.transforms import AUGMENT_PRESETS
+        from beautytune.strategies import STRATEGIES
+
+        for name, allowed in (
+            ("strategy", tuple(STRATEGIES)),
+            ("init", ("pretrained", "random")),
+            ("schedule", ("cosine", "step")),
+            ("imbalance", ("weighted", "sample", "none")),
+            ("augment", tuple(AUGMENT_PRESETS)),
+            ("bn", ("frozen", "train")),
+            ("classifier", ("logreg", "svm")),
+        ):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise BeautytuneError(f"unknown {name} '{value}': use one of {', '.join(allowed)}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise BeautytuneError(f"--{name.replace('_', '-')} must be at least 1")
+        if not (0 < self.val_frac < 1 and 0 < self.test_frac < 1 and self.val_frac + self.test_frac < 1):
+            raise BeautytuneError("--val-frac and --test-frac must be in (0, 1) and sum to less than 1")
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["head_hidden"] = list(self.head_hidden)

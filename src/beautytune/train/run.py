@@ -60,6 +60,7 @@ class FitResult:
 def fit(
     cfg: RunConfig, *, resume: bool = False, comparisons: list[dict[str, Any]] | None = None
 ) -> FitResult:
+    cfg.validate()
     tune_cpu_runtime()
     quiet_lightning()
     start = time.perf_counter()
@@ -277,14 +278,10 @@ def _fit_gradients(
     )
     val_dl = DataLoader(val_ds, batch_size=cfg.batch_size * 2, shuffle=False, **loader_kw)
 
-    if cfg.bn not in ("train", "frozen"):
-        raise BeautytuneError(f"unknown BatchNorm mode '{cfg.bn}': use train or frozen")
     weights = None
     if cfg.imbalance == "weighted":
         counts = np.bincount(train_ds.targets, minlength=len(labels)).astype(np.float64)
         weights = torch.tensor(len(train_ds) / (len(labels) * np.maximum(counts, 1)), dtype=torch.float32)
-    elif cfg.imbalance not in ("sample", "none"):
-        raise BeautytuneError(f"unknown imbalance option '{cfg.imbalance}': use weighted, sample or none")
     model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     lit = LitClassifier(model, strategy, cfg, len(labels), weights)
     history_cb = History(run_dir / "history.json")
@@ -305,10 +302,10 @@ def _fit_gradients(
         L.pytorch.callbacks.EarlyStopping("val_macro_f1", mode="max", patience=cfg.patience),
         *strategy.callbacks(cfg),
     ]
+    timer = None
     if cfg.time_budget:
-        callbacks.append(
-            L.pytorch.callbacks.Timer(duration=timedelta(seconds=cfg.time_budget), interval="step")
-        )
+        timer = L.pytorch.callbacks.Timer(duration=timedelta(seconds=cfg.time_budget), interval="step")
+        callbacks.append(timer)
     if _interactive():
         callbacks.append(L.pytorch.callbacks.RichProgressBar())
     else:
@@ -340,19 +337,9 @@ def _fit_gradients(
         "epochs run": trainer.current_epoch,
         "best val macro-F1": round(float(checkpoint.best_model_score or 0), 4),
         "trainable params": trainable,
-        "stopped by time budget": bool(
-            cfg.time_budget
-            and trainer.should_stop
-            and trainer.current_epoch < cfg.epochs
-            and not _early_stopped(trainer)
-        ),
+        "stopped by time budget": bool(timer and (timer.time_remaining("train") or 0) <= 0),
     }
     return history_cb.rows, info
-
-
-def _early_stopped(trainer: L.Trainer) -> bool:
-    es = trainer.early_stopping_callback
-    return bool(es and es.stopped_epoch > 0)
 
 
 class _EpochPrinter(L.Callback):
