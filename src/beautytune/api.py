@@ -115,7 +115,7 @@ DEMO_OPTIONS: dict[str, Any] = {
 
 
 def demo(
-    out: str | Path = "runs/demo", n_per_class: int = 40, seed: int = 0, **overrides: Any
+    out: str | Path = "runs/demo", n_per_class: int = 80, seed: int = 0, **overrides: Any
 ) -> dict[str, Any]:
     """Generate the synthetic product photos, fine-tune pretrained and random-init, compare."""
     from beautytune.data.synthetic import generate_products

@@ -88,8 +88,8 @@ def fit(
     patience: Annotated[int, typer.Option(help="early stopping patience (epochs)")] = 4,
     unfreeze_blocks: Annotated[int, typer.Option(help="partial: layer groups to unfreeze")] = 2,
     bn: Annotated[
-        str, typer.Option(help="BatchNorm while fine-tuning: train | frozen (keep ImageNet statistics)")
-    ] = "frozen",
+        str, typer.Option(help="BatchNorm statistics: auto (frozen if pretrained) | frozen | train")
+    ] = "auto",
     image_size: Annotated[int | None, typer.Option(help="override the backbone's input size")] = None,
     head_hidden: Annotated[str, typer.Option(help="MLP head hidden sizes, e.g. 512,256")] = "",
     head_dropout: float = 0.2,
@@ -231,7 +231,7 @@ def models() -> None:
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="where data and runs go")] = Path("runs/demo"),
-    n_per_class: Annotated[int, typer.Option(help="synthetic images per product type")] = 40,
+    n_per_class: Annotated[int, typer.Option(help="synthetic images per product type")] = 80,
     seed: int = 0,
     epochs: int = 8,
 ) -> None:

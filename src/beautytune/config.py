@@ -34,9 +34,10 @@ class RunConfig:
     augment: str = "geometric"
     patience: int = 4
     unfreeze_blocks: int = 2
-    # "frozen": BatchNorm layers keep their ImageNet running statistics while fine-tuning
-    # (their scale/shift still train); "train": batch statistics, running averages update.
-    bn: str = "frozen"
+    # "frozen": BatchNorm layers keep their pretrained running statistics while fine-tuning
+    # (their scale/shift still train); "train": batch statistics, running averages update;
+    # "auto": frozen when starting from pretrained weights, train from random init.
+    bn: str = "auto"
     time_budget: float | None = None  # seconds of training
     seed: int = 0
     val_frac: float = 0.15
@@ -63,7 +64,7 @@ class RunConfig:
             ("schedule", ("cosine", "step")),
             ("imbalance", ("weighted", "sample", "none")),
             ("augment", tuple(AUGMENT_PRESETS)),
-            ("bn", ("frozen", "train")),
+            ("bn", ("auto", "frozen", "train")),
             ("classifier", ("logreg", "svm")),
         ):
             value = getattr(self, name)
@@ -74,6 +75,12 @@ class RunConfig:
                 raise BeautytuneError(f"--{name.replace('_', '-')} must be at least 1")
         if not (0 < self.val_frac < 1 and 0 < self.test_frac < 1 and self.val_frac + self.test_frac < 1):
             raise BeautytuneError("--val-frac and --test-frac must be in (0, 1) and sum to less than 1")
+
+    @property
+    def freeze_bn(self) -> bool:
+        if self.bn == "auto":
+            return self.init == "pretrained" or self.weights is not None
+        return self.bn == "frozen"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -45,11 +45,11 @@ class LitClassifier(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._loss_sum, self._loss_n = 0.0, 0
-        # Frozen layers keep their ImageNet BatchNorm statistics; with bn="frozen" every
+        # Frozen layers keep their pretrained BatchNorm statistics; with freeze_bn every
         # BatchNorm does (small batches, slow TF-style momentum: see RunConfig.bn).
         for m in self.model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                if self.cfg.bn == "frozen" or not any(p.requires_grad for p in m.parameters(recurse=False)):
+                if self.cfg.freeze_bn or not any(p.requires_grad for p in m.parameters(recurse=False)):
                     m.eval()
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:

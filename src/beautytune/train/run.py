@@ -349,6 +349,7 @@ class _EpochPrinter(L.Callback):
         if trainer.sanity_checking:
             return
         m = trainer.callback_metrics
-        parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
+        run = Path(trainer.default_root_dir).name
+        parts = [f"[{run}] epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
         parts += [f"{k}={float(m[k]):.4f}" for k in ("val_loss", "val_macro_f1") if k in m]
         print("  ".join(parts), file=sys.stderr, flush=True)
