@@ -68,6 +68,9 @@ def save_bundle(
         state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         write_json_atomic(tmp / META_FILE, meta)
+        # mkdtemp makes a private folder; a bundle is meant to be shared and served.
+        tmp.chmod(0o755)
+        (tmp / WEIGHTS_FILE).chmod(0o644)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
