@@ -76,3 +76,19 @@ def test_features_head_reproduces_sklearn() -> None:
 def test_unknown_strategy_names_choices() -> None:
     with pytest.raises(BeautytuneError, match="features, head, partial, full"):
         get_strategy("everything")
+
+
+def test_features_svm_head_predicts_like_sklearn() -> None:
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(45, 256))
+    y = np.repeat(np.arange(3), 15)
+    x[np.arange(45), y] += 5
+    model, _, cfg = _setup("features", classifier="svm")
+    info = get_strategy("features").fit_head(model, x, y, cfg)  # type: ignore[attr-defined]
+    assert info["classifier"] == "svm"
+    with torch.no_grad():
+        pred = model.head(torch.tensor(x, dtype=torch.float32)).argmax(1).numpy()  # type: ignore[attr-defined]
+    assert (pred == y).mean() > 0.95

@@ -330,3 +330,23 @@ def test_load_into_tolerates_missing_batchnorm_counters() -> None:
     w.load_into(model, sd, source="exported file")
     for k, v in sd.items():
         assert torch.equal(model.state_dict()[k], v), k
+
+
+def test_mobilenet_v2_takes_a_torchvision_weights_file(tmp_path: Path) -> None:
+    """torchvision's own state dict (with its 1000-class classifier) loads via --weights."""
+    import torchvision
+
+    from beautytune.errors import WeightsError
+    from beautytune.models.network import build_classifier
+    from beautytune.models.registry import get_spec
+
+    reference = torchvision.models.mobilenet_v2(weights=None)
+    path = tmp_path / "mobilenet_v2.pth"
+    torch.save(reference.state_dict(), path)
+    model, source = build_classifier(get_spec("mobilenet_v2"), 5, weights=path)
+    assert source == "file:mobilenet_v2.pth"
+    assert torch.equal(model.backbone.features[3].conv[1][0].weight, reference.features[3].conv[1][0].weight)
+    wrong = tmp_path / "resnet.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), wrong)
+    with pytest.raises(WeightsError, match="does not fit"):
+        build_classifier(get_spec("mobilenet_v2"), 5, weights=wrong)

@@ -65,7 +65,7 @@ class History(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Runs before ModelCheckpoint (Lightning calls checkpoint callbacks last), so the
         # row is inside the checkpoint written for this epoch.
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or not trainer.is_global_zero:
             return
         row: dict[str, float] = {"epoch": float(trainer.current_epoch)}
         row["train_loss"] = float(getattr(pl_module, "epoch_train_loss", float("nan")))

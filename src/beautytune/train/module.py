@@ -63,7 +63,7 @@ class LitClassifier(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         logits = self.model(x)
-        self.log("val_loss", self.loss_fn(logits, y), on_epoch=True, batch_size=len(y))
+        self.log("val_loss", self.loss_fn(logits, y), on_epoch=True, batch_size=len(y), sync_dist=True)
         self.val_f1.update(logits, y)
         self.val_acc.update(logits, y)
 

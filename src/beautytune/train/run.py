@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
 import sys
 import time
@@ -65,9 +66,10 @@ def fit(
     quiet_lightning()
     start = time.perf_counter()
     run_dir = Path(cfg.out)
+    worker = _launched_worker()
     if resume:
         cfg = _resumed_config(run_dir, cfg)
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    elif not worker and run_dir.exists() and any(run_dir.iterdir()):
         raise BeautytuneError(
             f"run folder {run_dir} already exists: pass --resume to continue it, or choose another --out"
         )
@@ -82,7 +84,7 @@ def fit(
     )
     audit = audit_records(records, progress=_interactive())
     usable = audit.usable()
-    if resume:
+    if resume or worker:
         records = _read_split(run_dir / SPLIT_CSV)
     else:
         usable = merge_duplicate_groups(usable, audit.duplicates)
@@ -98,7 +100,7 @@ def fit(
 
     created = not run_dir.exists()
     try:
-        if not resume:
+        if not resume and not worker:
             _write_run_files(run_dir, cfg, records, audit)
         t0 = time.perf_counter()
         if isinstance(strategy, FeaturesStrategy):
@@ -106,9 +108,11 @@ def fit(
             info = _fit_features(strategy, model, cfg, records, labels, pp)
         else:
             history, info = _fit_gradients(strategy, model, cfg, records, labels, pp, run_dir, resume)
+            if worker:  # rank 0 writes the bundle and the report
+                raise SystemExit(0)
         train_time = time.perf_counter() - t0
     except BaseException:
-        if created and not (run_dir / "checkpoints").exists():
+        if created and not worker and not (run_dir / "checkpoints").exists():
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth resuming: leave no trace
         raise
 
@@ -155,6 +159,15 @@ def fit(
     return FitResult(
         run_dir, bundle_dir, run_dir / "report" / "index.html", metrics, wall, train_time, skipped
     )
+
+
+def _launched_worker() -> bool:
+    """True in the extra processes Lightning's DDP launcher starts for multi-GPU training.
+
+    They re-run the same command: they must reuse rank 0's split and run folder, train,
+    and leave the bundle and report to rank 0.
+    """
+    return int(os.environ.get("LOCAL_RANK", "0") or 0) > 0 or int(os.environ.get("NODE_RANK", "0") or 0) > 0
 
 
 def _interactive() -> bool:
