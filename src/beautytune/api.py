@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,9 @@ def demo(
     out = Path(out)
     manifest = generate_products(out / "data", n_per_class=n_per_class, seed=seed)
     opts = {**DEMO_OPTIONS, "seed": seed, **overrides}
+    for name in ("random_init", "pretrained"):  # the demo replaces its own earlier runs
+        if (out / name / "config.json").is_file():
+            shutil.rmtree(out / name)
     random_run = fit(manifest, out / "random_init", init="random", **opts)
     row = {
         "name": f"{opts['backbone']} / {opts['strategy']} / random",
