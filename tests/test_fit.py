@@ -177,3 +177,18 @@ def test_cli_predict_json(tiny_run: api.FitResult) -> None:
     objs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(objs) == 3 and all(len(o["top_k"]) == 2 for o in objs)
     assert all(sum(o["probabilities"].values()) == pytest.approx(1.0, abs=1e-5) for o in objs)
+
+
+def test_class_with_only_broken_files_is_named(tiny_products: Path, tmp_path: Path) -> None:
+    from beautytune.errors import DataError
+
+    manifest = tmp_path / "m.csv"
+    rows = tiny_products.read_text().splitlines()
+    (tmp_path / "bad.jpg").write_text("not an image")
+    base = tiny_products.parent
+    lines = [rows[0]] + [f"{base / r.split(',')[0]},{','.join(r.split(',')[1:])}" for r in rows[1:]]
+    lines.append(f"{tmp_path / 'bad.jpg'},serum_ampoule,brand_x")
+    manifest.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="serum_ampoule have no usable images"):
+        api.fit(manifest, tmp_path / "run", **TINY)
+    assert not (tmp_path / "run").exists()

@@ -170,3 +170,13 @@ def test_header_only_csv_is_an_error(tmp_path: Path) -> None:
 def test_empty_csv_reports_no_columns(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="missing column 'path'.*none"):
         load_records(_csv(tmp_path / "m.csv", ""))
+
+
+def test_empty_class_folder_is_an_error(tmp_path: Path) -> None:
+    from PIL import Image
+
+    (tmp_path / "lipstick").mkdir()
+    Image.new("RGB", (40, 40)).save(tmp_path / "lipstick" / "a.png")
+    (tmp_path / "mascara").mkdir()
+    with pytest.raises(DataError, match="mascara: empty class folder"):
+        load_records(tmp_path)

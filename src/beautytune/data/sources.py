@@ -53,6 +53,10 @@ def _folder_records(root: Path) -> list[Record]:
     if not records:
         exts = ", ".join(IMAGE_EXTENSIONS)
         raise DataError(f"{root}: no images found; expected one sub-folder per label holding {exts} files")
+    labels = {r.label for r in records}
+    for sub in sorted(root.iterdir()):
+        if sub.is_dir() and not sub.name.startswith(".") and sub.name not in labels:
+            raise DataError(f"{sub}: empty class folder (no images); add images or remove the folder")
     return records
 
 

@@ -84,6 +84,7 @@ def fit(
     )
     audit = audit_records(records, progress=_interactive())
     usable = audit.usable()
+    _check_no_class_lost(records, usable)
     if resume or worker:
         records = _read_split(run_dir / SPLIT_CSV)
     else:
@@ -159,6 +160,15 @@ def fit(
     return FitResult(
         run_dir, bundle_dir, run_dir / "report" / "index.html", metrics, wall, train_time, skipped
     )
+
+
+def _check_no_class_lost(records: list[Record], usable: list[Record]) -> None:
+    lost = sorted({r.label for r in records} - {r.label for r in usable})
+    if lost:
+        raise DataError(
+            f"class(es) {', '.join(lost)} have no usable images (all were skipped by the audit): "
+            "fix or replace those files, or drop the class; `beautytune audit DATA` lists why"
+        )
 
 
 def _launched_worker() -> bool:
