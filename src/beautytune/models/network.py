@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -24,6 +25,11 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
+
+    @property
+    def fc(self) -> nn.Linear:
+        """The head's final linear layer (every head built by ``build_head`` ends in one)."""
+        return cast(nn.Linear, self.head.get_submodule("fc"))
 
     @property
     def num_features(self) -> int:

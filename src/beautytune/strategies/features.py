@@ -6,7 +6,7 @@ linear head, so prediction, evaluation and ONNX export treat this strategy like 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -17,6 +17,10 @@ from sklearn.svm import LinearSVC
 from beautytune.errors import BeautytuneError
 from beautytune.strategies.base import Strategy, set_trainable
 
+if TYPE_CHECKING:
+    from beautytune.config import RunConfig
+    from beautytune.models.network import Classifier
+
 CLASSIFIERS = ("logreg", "svm")
 
 
@@ -25,13 +29,13 @@ class FeaturesStrategy(Strategy):
     summary = "frozen backbone features + logistic regression (or linear SVM)"
     trains_with_gradients = False
 
-    def param_groups(self, model: Any, cfg: Any) -> list[dict[str, Any]]:
+    def param_groups(self, model: Classifier, cfg: RunConfig) -> list[dict[str, Any]]:
         set_trainable(model, False)
         return []
 
-    def fit_head(self, model: Any, x: np.ndarray, y: np.ndarray, cfg: Any) -> dict[str, Any]:
-        """Fit the classifier on standardised features and write it into ``model.head.fc``."""
-        fc = model.head.fc
+    def fit_head(self, model: Classifier, x: np.ndarray, y: np.ndarray, cfg: RunConfig) -> dict[str, Any]:
+        """Fit the classifier on standardised features and write it into ``model.fc``."""
+        fc = model.fc
         num_classes = fc.out_features
         if cfg.classifier not in CLASSIFIERS:
             raise BeautytuneError(

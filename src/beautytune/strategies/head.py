@@ -1,14 +1,18 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beautytune.strategies.base import Strategy, head_group, set_trainable
+
+if TYPE_CHECKING:
+    from beautytune.config import RunConfig
+    from beautytune.models.network import Classifier
 
 
 class HeadStrategy(Strategy):
     name = "head"
     summary = "freeze the backbone, train a new head"
 
-    def param_groups(self, model: Any, cfg: Any) -> list[dict[str, Any]]:
+    def param_groups(self, model: Classifier, cfg: RunConfig) -> list[dict[str, Any]]:
         set_trainable(model.backbone, False)
         return [head_group(model, cfg)]

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beautytune.strategies.base import Strategy, backbone_groups, head_group, set_trainable
+
+if TYPE_CHECKING:
+    from beautytune.config import RunConfig
+    from beautytune.models.network import Classifier
 
 
 class PartialStrategy(Strategy):
     name = "partial"
     summary = "unfreeze the last N layer groups of the backbone (--unfreeze-blocks)"
 
-    def param_groups(self, model: Any, cfg: Any) -> list[dict[str, Any]]:
+    def param_groups(self, model: Classifier, cfg: RunConfig) -> list[dict[str, Any]]:
         set_trainable(model.backbone, False)
         groups = backbone_groups(model.backbone)
         n = max(0, min(cfg.unfreeze_blocks, len(groups)))
