@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,10 @@ TINY = {
     "batch_size": 16,
     "lr": 3e-3,
 }
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``beautytune ARGS`` in a fresh process, as a user's shell would."""
+    return subprocess.run(
+        [sys.executable, "-m", "beautytune.cli", *args], capture_output=True, text=True, timeout=600
+    )

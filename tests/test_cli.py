@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import TINY
+from conftest import TINY, run_cli
 from corpus import make_broken_corpus
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "beautytune.cli", *args], capture_output=True, text=True, timeout=600
-    )
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +19,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, ob
 
 def test_audit_cli_reports_every_case(corpus: tuple[Path, dict[str, object]], tmp_path: Path) -> None:
     root, cases = corpus
-    proc = _cli("audit", str(root / "manifest.csv"), "--out", str(tmp_path / "a"))
+    proc = run_cli("audit", str(root / "manifest.csv"), "--out", str(tmp_path / "a"))
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "a" / "audit.json").read_text())
     by_path = {Path(e["path"]).resolve(): e for e in report["entries"]}
@@ -36,7 +28,7 @@ def test_audit_cli_reports_every_case(corpus: tuple[Path, dict[str, object]], tm
         assert entry["status"] == case.status, (name, entry)  # type: ignore[attr-defined]
         assert case.keyword.lower() in entry["reason"].lower(), (name, entry)  # type: ignore[attr-defined]
     assert (tmp_path / "a" / "audit.md").is_file()
-    strict = _cli("audit", str(root / "manifest.csv"), "--out", str(tmp_path / "b"), "--strict")
+    strict = run_cli("audit", str(root / "manifest.csv"), "--out", str(tmp_path / "b"), "--strict")
     assert strict.returncode == 1
 
 
@@ -46,7 +38,7 @@ def test_fit_on_broken_corpus_trains_on_the_rest(
     root, cases = corpus
     out = tmp_path / "run"
     args = ["--backbone", TINY["backbone"], "--init", "random", "--image-size", "48", "--epochs", "1"]
-    proc = _cli("fit", str(root / "manifest.csv"), "--out", str(out), *args)
+    proc = run_cli("fit", str(root / "manifest.csv"), "--out", str(out), *args)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     html = (out / "report" / "index.html").read_text()
@@ -60,7 +52,7 @@ def test_fit_on_broken_corpus_trains_on_the_rest(
 
 
 def test_models_lists_backbones() -> None:
-    proc = _cli("models")
+    proc = run_cli("models")
     assert proc.returncode == 0, proc.stderr
     for name in ("tf_efficientnet_lite0", "tf_efficientnet_lite2", "mobilenet_v2"):
         assert name in proc.stdout
@@ -70,23 +62,23 @@ def test_models_lists_backbones() -> None:
 def test_bundle_from_elsewhere_gets_one_line(tmp_path: Path, tiny_products: Path) -> None:
     fake = tmp_path / "bundle"
     fake.mkdir()
-    proc = _cli("predict", str(fake), str(tiny_products))
+    proc = run_cli("predict", str(fake), str(tiny_products))
     assert proc.returncode == 2 and "not a beautytune bundle" in proc.stderr
     (fake / "bundle.json").write_text(json.dumps({"format_version": 99, "backbone": "x"}))
-    proc = _cli("evaluate", str(fake), str(tiny_products))
+    proc = run_cli("evaluate", str(fake), str(tiny_products))
     assert proc.returncode == 2 and "format_version 99" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_debug_shows_traceback(tmp_path: Path) -> None:
-    proc = _cli("--debug", "predict", str(tmp_path), str(tmp_path))
+    proc = run_cli("--debug", "predict", str(tmp_path), str(tmp_path))
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
 def test_missing_column_names_the_csv(tmp_path: Path) -> None:
     csv_path = tmp_path / "m.csv"
     csv_path.write_text("file,category\na.jpg,lipstick\n")
-    proc = _cli("fit", str(csv_path), "--out", str(tmp_path / "r"))
+    proc = run_cli("fit", str(csv_path), "--out", str(tmp_path / "r"))
     assert proc.returncode == 2
     assert "m.csv" in proc.stderr and "path" in proc.stderr
     assert not (tmp_path / "r").exists()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,7 @@ import pytest
 
 from beautytune import api
 from beautytune.bundle import load_bundle
-from conftest import TINY
+from conftest import TINY, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -132,12 +130,6 @@ def test_time_budget_stops_and_still_evaluates(tiny_products: Path, tmp_path: Pa
     assert (result.run_dir / "report" / "metrics.json").is_file()
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "beautytune.cli", *args], capture_output=True, text=True, timeout=600
-    )
-
-
 def test_cli_bad_input_gives_one_line_and_leaves_nothing(tmp_path: Path) -> None:
     from PIL import Image
 
@@ -149,7 +141,7 @@ def test_cli_bad_input_gives_one_line_and_leaves_nothing(tmp_path: Path) -> None
             pixels = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(data / label / f"{i}.png")
     out = tmp_path / "run"
-    proc = _cli("fit", str(data), "--out", str(out), "--backbone", "test_efficientnet", "--init", "random")
+    proc = run_cli("fit", str(data), "--out", str(out), "--backbone", "test_efficientnet", "--init", "random")
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert lines[-1].startswith("error: too few images") and "mascara=2" in lines[-1]
@@ -158,21 +150,21 @@ def test_cli_bad_input_gives_one_line_and_leaves_nothing(tmp_path: Path) -> None
 
 
 def test_cli_unknown_backbone_and_missing_weights(tmp_path: Path, tiny_products: Path) -> None:
-    proc = _cli("fit", str(tiny_products), "--out", str(tmp_path / "r"), "--backbone", "no_such_net")
+    proc = run_cli("fit", str(tiny_products), "--out", str(tmp_path / "r"), "--backbone", "no_such_net")
     assert proc.returncode == 2 and "unknown backbone 'no_such_net'" in proc.stderr
-    proc = _cli("fit", str(tiny_products), "--out", str(tmp_path / "r"), "--backbone", "mobilenet_v2")
+    proc = run_cli("fit", str(tiny_products), "--out", str(tmp_path / "r"), "--backbone", "mobilenet_v2")
     assert proc.returncode == 2 and "--weights PATH" in proc.stderr
     assert not (tmp_path / "r").exists()
 
 
 def test_cli_refuses_existing_run_without_resume(tiny_run: api.FitResult, tiny_products: Path) -> None:
-    proc = _cli("fit", str(tiny_products), "--out", str(tiny_run.run_dir))
+    proc = run_cli("fit", str(tiny_products), "--out", str(tiny_run.run_dir))
     assert proc.returncode == 2 and "--resume" in proc.stderr
 
 
 def test_cli_predict_json(tiny_run: api.FitResult) -> None:
     rows = [r for r in csv.DictReader((tiny_run.run_dir / "split.csv").open())][:3]
-    proc = _cli("predict", str(tiny_run.bundle), *[r["path"] for r in rows], "--json", "--top-k", "2")
+    proc = run_cli("predict", str(tiny_run.bundle), *[r["path"] for r in rows], "--json", "--top-k", "2")
     assert proc.returncode == 0, proc.stderr
     objs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(objs) == 3 and all(len(o["top_k"]) == 2 for o in objs)
