@@ -51,7 +51,7 @@ def evaluate(
         if not records:
             raise DataError(f"no rows of {data} have split '{split}' (is there a split column?)")
     report = audit_records(records, known_labels=b.labels, progress=True)
-    skipped = [{"path": e.path, "reason": e.reason} for e in report.skipped()]
+    skipped = report.skipped_rows()
     context = {
         "bundle": str(bundle),
         "data": str(data),

@@ -57,6 +57,7 @@ class RunConfig:
         """Check every choice option up front, before any data is read or folder made."""
         from beautytune.data.transforms import AUGMENT_PRESETS
         from beautytune.strategies import STRATEGIES
+        from beautytune.strategies.features import CLASSIFIERS
 
         for name, allowed in (
             ("strategy", tuple(STRATEGIES)),
@@ -65,7 +66,7 @@ class RunConfig:
             ("imbalance", ("weighted", "sample", "none")),
             ("augment", tuple(AUGMENT_PRESETS)),
             ("bn", ("auto", "frozen", "train")),
-            ("classifier", ("logreg", "svm")),
+            ("classifier", CLASSIFIERS),
         ):
             value = getattr(self, name)
             if value not in allowed:

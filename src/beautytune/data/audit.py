@@ -77,6 +77,10 @@ class AuditReport:
     def skipped(self) -> list[AuditEntry]:
         return [e for e in self.entries if not e.usable]
 
+    def skipped_rows(self) -> list[dict[str, str]]:
+        """The skipped files as (path, reason) rows, the table every report shows."""
+        return [{"path": e.path, "reason": e.reason} for e in self.skipped()]
+
     def problems(self) -> list[AuditEntry]:
         return [e for e in self.entries if e.status != "ok"]
 

@@ -140,7 +140,7 @@ def fit(
         "train time (s)": round(train_time, 1),
         **info,
     }
-    skipped = [{"path": e.path, "reason": e.reason} for e in audit.skipped()]
+    skipped = audit.skipped_rows()
     metrics = evaluate_records(
         model,
         pp,
