@@ -10,13 +10,18 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class Record:
-    """One example. ``path`` is absolute; ``group`` never straddles two splits."""
+    """One example; ``group`` never straddles two splits.
+
+    ``path`` says where the example lives: an absolute image path, or for a row of a text
+    CSV ``"<absolute csv path>#<row>"``. ``text`` holds the text of text examples.
+    """
 
     path: str
     label: str
     group: str
     split: str | None = None
     row: int | None = None  # 1-based data row in the manifest (None for image folders)
+    text: str | None = None
 
     def with_split(self, split: str) -> Record:
         return replace(self, split=split)
