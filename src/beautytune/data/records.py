@@ -22,6 +22,9 @@ class Record:
     split: str | None = None
     row: int | None = None  # 1-based data row in the manifest (None for image folders)
     text: str | None = None
+    #: what made the row unusable while it was read (a blank label, a rating that is not
+    #: a number, bytes that are not UTF-8); the audit turns it into a per-row error
+    problem: str | None = None
 
     def with_split(self, split: str) -> Record:
         return replace(self, split=split)
