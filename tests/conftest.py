@@ -21,7 +21,7 @@ def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def tiny_products(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo generator at thumbnail size: 9 product types x 8 images, 3-4 brands each."""
-    from beautytune.data.synthetic import generate_products
+    from beautytune.demo.synthetic import generate_products
 
     return generate_products(tmp_path_factory.mktemp("products") / "data", n_per_class=8, seed=1, size=64)
 

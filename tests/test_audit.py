@@ -97,6 +97,23 @@ def test_unknown_labels_are_errors(corpus: tuple[Path, dict[str, CorpusCase]]) -
     assert verdicts["perfume"][0] == "error" and "unknown label 'perfume'" in verdicts["perfume"][1]
 
 
+def test_blank_path_or_label_is_a_per_row_error_and_the_rest_is_audited(tmp_path: Path) -> None:
+    picture(np.random.default_rng(3), (30, 160, 90), size=(64, 64)).save(tmp_path / "a.png")
+    picture(np.random.default_rng(4), (160, 30, 90), size=(64, 64)).save(tmp_path / "c.png")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\na.png,lipstick\n,lipstick\nc.png,\n", encoding="utf-8")
+    report = audit_records(load_records(manifest), known_labels=["lipstick"])
+    verdicts = [(e.row, e.status, e.reason, e.label) for e in report.entries]
+    assert verdicts == [
+        (1, "ok", "ok", "lipstick"),
+        (2, "error", "blank 'path'", "lipstick"),
+        (3, "error", "blank 'label'", ""),  # not also "unknown label ''"
+    ]
+    assert [r.path for r in report.usable()] == [str(tmp_path / "a.png")]
+    assert report.skipped_rows()[1] == {"path": str(tmp_path / "c.png"), "reason": "blank 'label'"}
+    assert report.summary["files"] == 3 and report.summary["error"] == 2
+
+
 def test_folder_audit_matches_manifest_audit(
     corpus: tuple[Path, dict[str, CorpusCase]], report: AuditReport
 ) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from beautytune import api
-from beautytune.bundle import load_bundle
+from beautytune.inference.bundle import load_bundle
 from conftest import TINY, run_cli
 
 
@@ -43,7 +43,7 @@ def test_fit_writes_run_folder(tiny_run: api.FitResult) -> None:
     assert [int(r["epoch"]) for r in history] == [0, 1]
     meta = json.loads((run / "bundle" / "bundle.json").read_text())
     assert meta["backbone"] == "test_efficientnet"
-    assert meta["preprocess"]["input_size"] == 48
+    assert meta["processor"]["input_size"] == 48 and meta["task"] == "image-classification"
     assert meta["metrics"]["test"]["macro_f1"] == pytest.approx(metrics["macro_f1"])
 
 
@@ -105,17 +105,17 @@ def test_other_strategies_run(strategy: str, tiny_products: Path, tmp_path: Path
     opts = {**TINY, "epochs": 1}
     result = api.fit(tiny_products, tmp_path / strategy, strategy=strategy, **opts)
     assert 0.0 <= result.metrics["macro_f1"] <= 1.0
-    assert load_bundle(result.bundle).meta["strategy"] == strategy
+    assert load_bundle(result.bundle).meta.strategy == strategy
 
 
 def test_features_strategy_reuses_cache(
     tiny_products: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from beautytune.train import run
+    from beautytune.data import cache
 
     calls = []
-    real = run.cache.save_features
-    monkeypatch.setattr(run.cache, "save_features", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = cache.save_features
+    monkeypatch.setattr(cache, "save_features", lambda *a, **k: calls.append(1) or real(*a, **k))
     first = api.fit(tiny_products, tmp_path / "a", strategy="features", **TINY)
     second = api.fit(tiny_products, tmp_path / "b", strategy="features", **TINY)
     assert len(calls) == 1  # the second run read the cache

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from beautytune import api
-from beautytune.data.synthetic import generate_products
+from beautytune.demo.synthetic import generate_products
 
 pytestmark = pytest.mark.weights
 

@@ -160,7 +160,7 @@ def test_worst_errors_most_confident_first() -> None:
     probs = np.array([[0.4, 0.6], [0.95, 0.05], [0.9, 0.1], [0.3, 0.7]])
     worst = worst_errors(y, probs, ["a", "b"], ["p0", "p1", "p2", "p3"], n=5)
     assert [w["path"] for w in worst] == ["p1", "p0"]
-    assert worst[0] == {"path": "p1", "true": "b", "pred": "a", "confidence": 0.95}
+    assert worst[0] == {"path": "p1", "true": "b", "pred": "a", "confidence": 0.95, "index": 1}
     assert worst_errors(y, probs, ["a", "b"], ["p0", "p1", "p2", "p3"], n=1)[0]["path"] == "p1"
 
 

@@ -150,16 +150,22 @@ def test_bad_split_value_names_the_row(tmp_path: Path) -> None:
         load_records(manifest)
 
 
-def test_blank_label_names_the_row(tmp_path: Path) -> None:
+def test_blank_label_is_kept_as_a_per_row_problem(tmp_path: Path) -> None:
     manifest = _csv(tmp_path / "m.csv", "path,label\na.png,x\nb.png,x\nc.png,  \n")
-    with pytest.raises(DataError, match=r"row 3 \(line 4\): blank 'label' for c\.png"):
-        load_records(manifest)
+    records = load_records(manifest)  # one bad row never stops the load
+    assert [(r.row, r.label, r.problem) for r in records] == [
+        (1, "x", None),
+        (2, "x", None),
+        (3, "", "blank 'label'"),
+    ]
+    assert records[2].path == str(tmp_path / "c.png")
 
 
-def test_blank_path_names_the_row(tmp_path: Path) -> None:
-    manifest = _csv(tmp_path / "m.csv", "path,label\n,x\n")
-    with pytest.raises(DataError, match=r"row 1 \(line 2\): blank 'path'"):
-        load_records(manifest)
+def test_blank_path_is_kept_as_a_per_row_problem(tmp_path: Path) -> None:
+    manifest = _csv(tmp_path / "m.csv", "path,label\n,x\nb.png,y\n")
+    blank, ok = load_records(manifest)
+    assert (blank.path, blank.label, blank.row, blank.problem) == (f"{manifest}#1", "x", 1, "blank 'path'")
+    assert (ok.path, ok.problem) == (str(tmp_path / "b.png"), None)
 
 
 def test_header_only_csv_is_an_error(tmp_path: Path) -> None:

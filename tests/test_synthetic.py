@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from beautytune.data import synthetic
-from beautytune.data.synthetic import PRODUCT_TYPES, generate_products
+from beautytune.demo import synthetic
+from beautytune.demo.synthetic import PRODUCT_TYPES, generate_products
 from beautytune.errors import DataError
 
 N = 6  # per class: small and fast, but enough for every brand to sell several types

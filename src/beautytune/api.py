@@ -3,25 +3,44 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from beautytune.bundle import load_bundle
 from beautytune.config import RunConfig, parse_duration
-from beautytune.data.audit import AuditReport, audit_records
-from beautytune.data.sources import load_records
+from beautytune.data.audit import AuditReport
 from beautytune.errors import DataError
 from beautytune.evaluate.evaluate import evaluate_records
-from beautytune.export import ExportResult, export_onnx
-from beautytune.predict import predict_paths
-from beautytune.train.run import FitResult
-from beautytune.train.run import fit as _fit
+from beautytune.inference.bundle import load_bundle
+from beautytune.inference.export import ExportResult, export_onnx
+from beautytune.inference.predictor import Predictor
+from beautytune.runtime import inference_device
+from beautytune.strategies import strategy_class
+from beautytune.tasks import get_task, task_for
+from beautytune.train.pipeline import FitResult
+from beautytune.train.pipeline import fit as _fit
+
+_RUN_FIELDS = {f.name for f in fields(RunConfig)}
 
 
-def audit(data: str | Path, out: str | Path, **columns: str) -> AuditReport:
-    """Decode every image of ``data`` and write ``out/audit.json`` and ``out/audit.md``."""
-    records = load_records(data, **columns)
-    report = audit_records(records, progress=True)
+def run_config(data: str | Path, out: str | Path, **options: Any) -> RunConfig:
+    """A RunConfig from keyword options; the chosen strategy's own options may be given flat."""
+    strategy = options.get("strategy", "full")
+    strategy_options = dict(options.pop("strategy_options", None) or {})
+    for name in list(options):
+        if name not in _RUN_FIELDS:
+            strategy_options[name] = options.pop(name)
+    if "time_budget" in options:
+        options["time_budget"] = parse_duration(options["time_budget"])
+    strategy_class(strategy)  # an unknown strategy is named before its options are judged
+    return RunConfig(data=str(data), out=str(out), strategy_options=strategy_options, **options)
+
+
+def audit(data: str | Path, out: str | Path, **columns: Any) -> AuditReport:
+    """Check every example of ``data`` and write ``out/audit.json`` and ``out/audit.md``."""
+    cfg = run_config(data, out, **columns)
+    task = task_for(cfg)
+    report = task.audit(task.read(data, cfg), cfg, progress=True)
     report.write(Path(out))
     return report
 
@@ -31,55 +50,69 @@ def fit(
     out: str | Path,
     *,
     resume: bool = False,
-    time_budget: str | float | None = None,
     comparisons: list[dict[str, Any]] | None = None,
+    baselines: bool = True,
     **options: Any,
 ) -> FitResult:
-    """Fine-tune a backbone on ``data``; see :class:`RunConfig` for every option."""
-    cfg = RunConfig(data=str(data), out=str(out), time_budget=parse_duration(time_budget), **options)
-    return _fit(cfg, resume=resume, comparisons=comparisons)
+    """Fine-tune a backbone on ``data``; see :class:`RunConfig` and each strategy's options."""
+    cfg = run_config(data, out, **options)
+    from beautytune.evaluate.baselines import split_baselines
+
+    return _fit(cfg, resume=resume, comparisons=comparisons, baselines=split_baselines if baselines else None)
 
 
 def evaluate(
-    bundle: str | Path, data: str | Path, out: str | Path, split: str | None = None, **columns: str
+    bundle: str | Path, data: str | Path, out: str | Path, split: str | None = None, **columns: Any
 ) -> dict[str, Any]:
-    """Evaluate a bundle on every usable image of ``data`` (or of one ``split`` of a manifest)."""
+    """Evaluate a bundle on every usable example of ``data`` (or of one ``split`` of a manifest)."""
     b = load_bundle(bundle)
-    records = load_records(data, **columns)
+    task = get_task(b.meta.task)
+    cfg = run_config(data, out, task=task.name, **columns)
+    records = task.read(data, cfg)
     if split is not None:
         records = [r for r in records if r.split == split]
         if not records:
             raise DataError(f"no rows of {data} have split '{split}' (is there a split column?)")
-    report = audit_records(records, known_labels=b.labels, progress=True)
-    skipped = report.skipped_rows()
+    report = task.audit(records, cfg, known_labels=b.labels, progress=True)
     context = {
         "bundle": str(bundle),
         "data": str(data),
-        "backbone": b.meta["backbone"],
-        "strategy": b.meta.get("strategy", ""),
+        "backbone": b.meta.backbone,
+        "strategy": b.meta.strategy,
     }
     return evaluate_records(
-        b.model,
-        b.preprocess,
-        b.labels,
+        Predictor.from_bundle(b, inference_device()),
         report.usable(),
         Path(out),
         context=context,
-        skipped=skipped,
+        skipped=report.skipped_rows(),
         title=f"beautytune evaluation: {Path(bundle).name} on {Path(data).name}",
     )
 
 
 def predict(
-    bundle: str | Path, paths: list[str], top_k: int = 1, batch_size: int = 32
+    bundle: str | Path, inputs: list[Any], top_k: int = 1, batch_size: int = 32
 ) -> list[dict[str, Any]]:
-    """Predict images or folders; unreadable files get an ``error`` entry instead of a label."""
-    return predict_paths(load_bundle(bundle), [str(p) for p in paths], top_k=top_k, batch_size=batch_size)
+    """Predict images, folders or texts; an unusable input gets an ``error`` entry instead."""
+    return Predictor.from_bundle(bundle).predict(list(inputs), top_k=top_k, batch_size=batch_size)
 
 
-def export(bundle: str | Path, out: str | Path | None = None) -> ExportResult:
+def predict_csv(
+    bundle: str | Path, csv_path: str | Path, text_col: str = "text", top_k: int = 1, batch_size: int = 32
+) -> list[dict[str, Any]]:
+    """Predict the texts of one CSV column; each result carries its 1-based ``row``."""
+    from beautytune.data.text_sources import read_text_column
+
+    rows, texts = read_text_column(csv_path, text_col)
+    results = Predictor.from_bundle(bundle).predict(texts, top_k=top_k, batch_size=batch_size)
+    return [{"row": n, **r} for n, r in zip(rows, results, strict=True)]
+
+
+def export(
+    bundle: str | Path, out: str | Path | None = None, examples: list[Any] | None = None
+) -> ExportResult:
     """Write ``model.onnx`` next to the bundle (or at ``out``) and check parity with PyTorch."""
-    return export_onnx(bundle, out)
+    return export_onnx(bundle, out, examples)
 
 
 def models() -> list[dict[str, Any]]:
@@ -93,6 +126,7 @@ def models() -> list[dict[str, Any]]:
         rows.append(
             {
                 "name": spec.name,
+                "task": "image-classification",
                 "params_m": round(n / 1e6, 2),
                 "input_size": spec.preprocess.input_size,
                 "weights": "installed"
@@ -101,7 +135,9 @@ def models() -> list[dict[str, Any]]:
                 "description": spec.description,
             }
         )
-    return rows
+    from beautytune.models.text_encoders import text_encoder_rows
+
+    return rows + text_encoder_rows()
 
 
 DEMO_OPTIONS: dict[str, Any] = {
@@ -119,7 +155,7 @@ def demo(
     out: str | Path = "runs/demo", n_per_class: int = 80, seed: int = 0, **overrides: Any
 ) -> dict[str, Any]:
     """Generate the synthetic product photos, fine-tune pretrained and random-init, compare."""
-    from beautytune.data.synthetic import generate_products
+    from beautytune.demo.synthetic import generate_products
 
     out = Path(out)
     manifest = generate_products(out / "data", n_per_class=n_per_class, seed=seed)

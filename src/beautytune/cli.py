@@ -23,32 +23,79 @@ app = typer.Typer(
 out_console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
-Columns = dict[str, Any]
-PathCol = Annotated[str, typer.Option(help="manifest column holding image paths")]
-LabelCol = Annotated[str, typer.Option(help="manifest column holding labels")]
-GroupCol = Annotated[str, typer.Option(help="manifest column holding groups (brand, person)")]
-SplitCol = Annotated[str, typer.Option(help="manifest column holding a train/val/test split")]
+DATA, MODEL, STRATEGY, TRAINING, HARDWARE, TEXT = (
+    "Data",
+    "Model",
+    "Strategy",
+    "Training",
+    "Hardware (Lightning)",
+    "Text data (reviews)",
+)
+PathCol = Annotated[str, typer.Option(help="manifest column holding image paths", rich_help_panel=DATA)]
+LabelCol = Annotated[str, typer.Option(help="column holding labels", rich_help_panel=DATA)]
+GroupCol = Annotated[
+    str, typer.Option(help="column holding groups (brand, person, product)", rich_help_panel=DATA)
+]
+SplitCol = Annotated[str, typer.Option(help="column holding a train/val/test split", rich_help_panel=DATA)]
+TextCol = Annotated[
+    str | None, typer.Option(help="CSV column holding texts: makes this a text task", rich_help_panel=TEXT)
+]
+FromRating = Annotated[
+    str | None,
+    typer.Option(
+        help="label from this 1-5 rating column: negative / neutral / positive", rich_help_panel=TEXT
+    ),
+]
+Thresholds = Annotated[
+    str, typer.Option(help="ratings up to A are negative, up to B neutral: 'A,B'", rich_help_panel=TEXT)
+]
 
 
-def _columns(path_col: str, label_col: str, group_col: str, split_col: str) -> Columns:
-    return {"path_col": path_col, "label_col": label_col, "group_col": group_col, "split_col": split_col}
+def _columns(
+    path_col: str,
+    label_col: str,
+    group_col: str,
+    split_col: str,
+    text_col: str | None = None,
+    label_from_rating: str | None = None,
+    rating_thresholds: str = "2,3",
+) -> dict[str, Any]:
+    try:
+        low, high = (float(v) for v in rating_thresholds.split(","))
+    except ValueError:
+        raise BeautytuneError(
+            f"--rating-thresholds '{rating_thresholds}': give two numbers, e.g. 2,3"
+        ) from None
+    return {
+        "path_col": path_col,
+        "label_col": label_col,
+        "group_col": group_col,
+        "split_col": split_col,
+        "text_col": text_col,
+        "label_from_rating": label_from_rating,
+        "rating_thresholds": (low, high),
+    }
 
 
 @app.command()
 def audit(
-    data: Annotated[Path, typer.Argument(help="image folder or CSV manifest")],
+    data: Annotated[Path, typer.Argument(help="image folder, CSV manifest, or CSV of texts")],
     out: Annotated[Path, typer.Option(help="folder for audit.json and audit.md")] = Path("audit"),
-    strict: Annotated[bool, typer.Option(help="exit 1 when any file has a problem")] = False,
+    strict: Annotated[bool, typer.Option(help="exit 1 when anything has a problem")] = False,
     path_col: PathCol = "path",
     label_col: LabelCol = "label",
     group_col: GroupCol = "group",
     split_col: SplitCol = "split",
+    text_col: TextCol = None,
+    label_from_rating: FromRating = None,
+    rating_thresholds: Thresholds = "2,3",
 ) -> None:
-    """Decode every image and report, per file, what is wrong or unusual."""
-    report = api.audit(data, out, **_columns(path_col, label_col, group_col, split_col))
+    """Check every image or text and report, per file or row, what is wrong or unusual."""
+    cols = _columns(path_col, label_col, group_col, split_col, text_col, label_from_rating, rating_thresholds)
+    report = api.audit(data, out, **cols)
     s = report.summary
     out_console.print(
-        f"audited {s.get('files', len(report.entries))} files: {s.get('ok', 0)} ok, "
+        f"audited {s.get('files', len(report.entries))} {'rows' if text_col else 'files'}: {s.get('ok', 0)} ok, "
         f"{s.get('warning', 0)} warnings, {s.get('error', 0)} errors"
     )
     for e in report.problems()[:20]:
@@ -60,54 +107,88 @@ def audit(
         raise typer.Exit(1)
 
 
-@app.command()
 def fit(
-    data: Annotated[Path, typer.Argument(help="image folder or CSV manifest")],
-    out: Annotated[Path, typer.Option(help="run folder (runs/<name>)")],
-    backbone: Annotated[
-        str, typer.Option(help="see `beautytune models`; any timm name with --weights")
-    ] = "tf_efficientnet_lite0",
-    strategy: Annotated[str, typer.Option(help="features | head | partial | full")] = "full",
-    init: Annotated[str, typer.Option(help="pretrained | random")] = "pretrained",
-    weights: Annotated[Path | None, typer.Option(help="backbone weights (.safetensors or .pth)")] = None,
-    time_budget: Annotated[str | None, typer.Option(help="training time budget, e.g. 20m")] = None,
-    seed: int = 0,
-    resume: Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")] = False,
-    epochs: int = 10,
-    batch_size: int = 32,
-    lr: Annotated[float, typer.Option(help="head learning rate")] = 1e-3,
-    backbone_lr_mult: Annotated[float, typer.Option(help="backbone lr = lr x this")] = 0.1,
-    weight_decay: float = 0.01,
-    warmup_epochs: float = 1.0,
-    schedule: Annotated[str, typer.Option(help="cosine | step")] = "cosine",
-    label_smoothing: float = 0.1,
-    imbalance: Annotated[
-        str, typer.Option(help="weighted (loss) | sample (balanced sampler) | none")
-    ] = "weighted",
-    augment: Annotated[str, typer.Option(help="none | geometric | photometric | strong")] = "geometric",
-    patience: Annotated[int, typer.Option(help="early stopping patience (epochs)")] = 4,
-    unfreeze_blocks: Annotated[int, typer.Option(help="partial: layer groups to unfreeze")] = 2,
-    bn: Annotated[
-        str, typer.Option(help="BatchNorm statistics: auto (frozen if pretrained) | frozen | train")
-    ] = "auto",
-    image_size: Annotated[int | None, typer.Option(help="override the backbone's input size")] = None,
-    head_hidden: Annotated[str, typer.Option(help="MLP head hidden sizes, e.g. 512,256")] = "",
-    head_dropout: float = 0.2,
-    classifier: Annotated[str, typer.Option(help="features: logreg | svm")] = "logreg",
-    c: Annotated[float, typer.Option("--C", help="features: inverse regularisation")] = 0.5,
-    val_frac: float = 0.15,
-    test_frac: float = 0.2,
-    workers: Annotated[int, typer.Option(help="data loader worker processes")] = 0,
-    accelerator: Annotated[str, typer.Option(help="Lightning accelerator: auto | cpu | gpu")] = "auto",
-    devices: Annotated[str, typer.Option(help="Lightning devices, e.g. auto, 1, 4")] = "auto",
-    precision: Annotated[str, typer.Option(help="Lightning precision, e.g. 32-true, bf16-mixed")] = "32-true",
+    data: Annotated[Path, typer.Argument(help="image folder, CSV manifest, or CSV of texts")],
+    out: Annotated[Path, typer.Option(help="run folder (runs/<name>)", rich_help_panel=DATA)],
+    seed: Annotated[int, typer.Option(help="split and training seed", rich_help_panel=DATA)] = 0,
+    val_frac: Annotated[float, typer.Option(rich_help_panel=DATA)] = 0.15,
+    test_frac: Annotated[float, typer.Option(rich_help_panel=DATA)] = 0.2,
     path_col: PathCol = "path",
     label_col: LabelCol = "label",
     group_col: GroupCol = "group",
     split_col: SplitCol = "split",
+    text_col: TextCol = None,
+    label_from_rating: FromRating = None,
+    rating_thresholds: Thresholds = "2,3",
+    max_length: Annotated[
+        int | None, typer.Option(help="tokens per text (default: the encoder's limit)", rich_help_panel=TEXT)
+    ] = None,
+    backbone: Annotated[
+        str | None,
+        typer.Option(
+            help="see `beautytune models` (default tf_efficientnet_lite0; minilm for text); "
+            "any timm name with --weights, or a local Hugging Face folder for text",
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
+    init: Annotated[str, typer.Option(help="pretrained | random", rich_help_panel=MODEL)] = "pretrained",
+    weights: Annotated[
+        Path | None, typer.Option(help="backbone weights (.safetensors or .pth)", rich_help_panel=MODEL)
+    ] = None,
+    image_size: Annotated[
+        int | None, typer.Option(help="override the backbone's input size", rich_help_panel=MODEL)
+    ] = None,
+    head_hidden: Annotated[
+        str, typer.Option(help="MLP head hidden sizes, e.g. 512,256", rich_help_panel=MODEL)
+    ] = "",
+    head_dropout: Annotated[float, typer.Option(rich_help_panel=MODEL)] = 0.2,
+    strategy: Annotated[str, typer.Option(help=_strategy_help(), rich_help_panel=STRATEGY)] = "full",
+    time_budget: Annotated[
+        str | None, typer.Option(help="training time budget, e.g. 20m", rich_help_panel=TRAINING)
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(help="continue the run in --out from its last checkpoint", rich_help_panel=TRAINING),
+    ] = False,
+    epochs: Annotated[int, typer.Option(rich_help_panel=TRAINING)] = 10,
+    batch_size: Annotated[int, typer.Option(rich_help_panel=TRAINING)] = 32,
+    lr: Annotated[float, typer.Option(help="head learning rate", rich_help_panel=TRAINING)] = 1e-3,
+    backbone_lr_mult: Annotated[
+        float, typer.Option(help="backbone lr = lr x this", rich_help_panel=TRAINING)
+    ] = 0.1,
+    weight_decay: Annotated[
+        float, typer.Option(help="AdamW weight decay (never on norms and biases)", rich_help_panel=TRAINING)
+    ] = 0.01,
+    warmup_epochs: Annotated[float, typer.Option(rich_help_panel=TRAINING)] = 1.0,
+    schedule: Annotated[str, typer.Option(help="cosine | step", rich_help_panel=TRAINING)] = "cosine",
+    label_smoothing: Annotated[float, typer.Option(rich_help_panel=TRAINING)] = 0.1,
+    imbalance: Annotated[
+        str, typer.Option(help="weighted (loss) | sample (balanced sampler) | none", rich_help_panel=TRAINING)
+    ] = "weighted",
+    augment: Annotated[
+        str, typer.Option(help="images: none | geometric | photometric | strong", rich_help_panel=TRAINING)
+    ] = "geometric",
+    patience: Annotated[
+        int, typer.Option(help="early stopping patience (epochs)", rich_help_panel=TRAINING)
+    ] = 4,
+    bn: Annotated[
+        str,
+        typer.Option(
+            help="BatchNorm statistics: auto (frozen if pretrained) | frozen | train",
+            rich_help_panel=TRAINING,
+        ),
+    ] = "auto",
+    workers: Annotated[int, typer.Option(help="data loader worker processes", rich_help_panel=HARDWARE)] = 0,
+    accelerator: Annotated[str, typer.Option(help="auto | cpu | gpu", rich_help_panel=HARDWARE)] = "auto",
+    devices: Annotated[str, typer.Option(help="e.g. auto, 1, 4", rich_help_panel=HARDWARE)] = "auto",
+    precision: Annotated[
+        str, typer.Option(help="e.g. 32-true, bf16-mixed", rich_help_panel=HARDWARE)
+    ] = "32-true",
+    **strategy_options: Any,
 ) -> None:
     """Fine-tune a pretrained backbone on DATA; writes RUN/bundle and RUN/report."""
     hidden = tuple(int(h) for h in head_hidden.split(",") if h.strip())
+    given = {k: v for k, v in strategy_options.items() if v is not None}
     result = api.fit(
         data,
         out,
@@ -115,6 +196,7 @@ def fit(
         time_budget=time_budget,
         backbone=backbone,
         strategy=strategy,
+        strategy_options=given,
         init=init,
         weights=str(weights) if weights else None,
         seed=seed,
@@ -129,22 +211,72 @@ def fit(
         imbalance=imbalance,
         augment=augment,
         patience=patience,
-        unfreeze_blocks=unfreeze_blocks,
         bn=bn,
         image_size=image_size,
         head_hidden=hidden,
         head_dropout=head_dropout,
-        classifier=classifier,
-        C=c,
+        max_length=max_length,
         val_frac=val_frac,
         test_frac=test_frac,
         workers=workers,
         accelerator=accelerator,
         devices=devices,
         precision=precision,
-        **_columns(path_col, label_col, group_col, split_col),
+        **_columns(path_col, label_col, group_col, split_col, text_col, label_from_rating, rating_thresholds),
     )
     _print_fit(result)
+
+
+def _strategy_help() -> str:
+    from beautytune.strategies import STRATEGIES
+
+    return "; ".join(f"{name}: {cls.summary}" for name, cls in STRATEGIES.items())
+
+
+def _with_strategy_options(func: Any) -> Any:
+    """Give ``func`` one flag per strategy option, in a help panel named after the strategy.
+
+    The flags come from each strategy's Options dataclass, so a new strategy's options
+    appear here without editing the CLI. They default to None ("not given"): only the
+    chosen strategy's given options are passed on, and one it does not have is an error.
+    """
+    import functools
+    import inspect
+
+    from beautytune.strategies import STRATEGIES
+    from beautytune.strategies.base import option_fields
+
+    sig = inspect.signature(func, eval_str=True)
+    params = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    seen = {p.name for p in params}
+    for name, cls in STRATEGIES.items():
+        for field_name, default, help_text, kind in option_fields(cls.Options):
+            if field_name in seen:
+                continue
+            seen.add(field_name)
+            flag = "--" + field_name.replace("_", "-")
+            opt = typer.Option(
+                flag, help=f"{help_text} (default {default})", rich_help_panel=f"strategy: {name}"
+            )
+            params.append(
+                inspect.Parameter(
+                    field_name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=None,
+                    annotation=Annotated[kind | None, opt],
+                )
+            )
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        return func(**kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {}
+    return wrapper
+
+
+app.command(name="fit")(_with_strategy_options(fit))
 
 
 def _print_fit(result: Any, name: str = "") -> None:
@@ -169,12 +301,18 @@ def evaluate(
     label_col: LabelCol = "label",
     group_col: GroupCol = "group",
     split_col: SplitCol = "split",
+    text_col: Annotated[
+        str, typer.Option(help="CSV column holding texts (text bundles)", rich_help_panel=TEXT)
+    ] = "text",
+    label_from_rating: FromRating = None,
+    rating_thresholds: Thresholds = "2,3",
 ) -> None:
-    """Evaluate a bundle on labelled images; writes metrics.json and an HTML report."""
-    m = api.evaluate(bundle, data, out, split=split, **_columns(path_col, label_col, group_col, split_col))
+    """Evaluate a bundle on labelled images or texts; writes metrics.json and an HTML report."""
+    cols = _columns(path_col, label_col, group_col, split_col, text_col, label_from_rating, rating_thresholds)
+    m = api.evaluate(bundle, data, out, split=split, **cols)
     out_console.print(
         f"macro-F1 {m['macro_f1']:.3f}  accuracy {m['accuracy']:.3f}  "
-        f"balanced accuracy {m['balanced_accuracy']:.3f}  on {m['n']} images"
+        f"balanced accuracy {m['balanced_accuracy']:.3f}  on {m['n']} examples"
     )
     out_console.print(f"report: {out / 'index.html'}")
 
@@ -182,23 +320,45 @@ def evaluate(
 @app.command()
 def predict(
     bundle: Annotated[Path, typer.Argument(help="bundle folder")],
-    paths: Annotated[list[Path], typer.Argument(help="images and/or folders")],
-    top_k: Annotated[int, typer.Option(help="how many classes to show per image")] = 1,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="images and/or folders; or one CSV of texts with --text-col")
+    ] = None,
+    text: Annotated[list[str] | None, typer.Option("--text", help="a text to classify (repeatable)")] = None,
+    text_col: Annotated[str | None, typer.Option(help="predict this column of the CSV given")] = None,
+    top_k: Annotated[int, typer.Option(help="how many classes to show per input")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per input on stdout")] = False,
     batch_size: int = 32,
 ) -> None:
-    """Predict classes for images; unreadable files are reported per file."""
-    results = api.predict(bundle, [str(p) for p in paths], top_k=top_k, batch_size=batch_size)
+    """Predict classes for images or texts; unusable inputs are reported one by one."""
+    paths = paths or []
+    if text_col is not None:
+        if len(paths) != 1:
+            raise BeautytuneError("--text-col needs exactly one CSV file")
+        results = api.predict_csv(bundle, paths[0], text_col, top_k=top_k, batch_size=batch_size)
+    elif text:
+        results = api.predict(bundle, list(text), top_k=top_k, batch_size=batch_size)
+    elif paths:
+        results = api.predict(bundle, [str(p) for p in paths], top_k=top_k, batch_size=batch_size)
+    else:
+        raise BeautytuneError(
+            "nothing to predict: give images or folders, --text TEXT, or FILE.csv --text-col COLUMN"
+        )
     for r in results:
+        name = r.get("path") or (f"row {r['row']}" if "row" in r else _short(r.get("text", "")))
         if as_json:
             sys.stdout.write(json.dumps(r) + "\n")
         elif "error" in r:
-            err_console.print(f"{r['path']}: error: {r['error']}", markup=False)
+            err_console.print(f"{name}: error: {r['error']}", markup=False)
         else:
             tops = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top_k"])
-            out_console.print(f"{r['path']}: {tops}", markup=False)
+            out_console.print(f"{name}: {tops}", markup=False)
     if results and all("error" in r for r in results):
         raise typer.Exit(1)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @app.command()
@@ -220,12 +380,22 @@ def export(
 @app.command()
 def models() -> None:
     """List backbones: parameters, input size, whether weights are installed."""
-    table = Table("params (M)", "input", "weights", "notes")
+    table = Table("task", "params (M)", "input", Column("weights", no_wrap=True), "notes")
     table.columns.insert(0, Column("backbone", no_wrap=True))
     for r in api.models():
-        table.add_row(r["name"], f"{r['params_m']:.1f}", str(r["input_size"]), r["weights"], r["description"])
+        table.add_row(
+            r["name"],
+            str(r["task"]).split("-")[0],
+            f"{r['params_m']:.1f}",
+            str(r["input_size"]),
+            r["weights"],
+            r["description"],
+        )
     out_console.print(table)
-    out_console.print("Any timm architecture also works with --weights PATH (random init without).")
+    out_console.print(
+        "Any timm architecture also works with --weights PATH (random init without); "
+        "any local Hugging Face model folder works as a text --backbone."
+    )
 
 
 @app.command()

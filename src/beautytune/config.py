@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beautytune.errors import BeautytuneError
+
+if TYPE_CHECKING:
+    from beautytune.tasks.base import Task
 
 
 @dataclass
 class RunConfig:
     data: str
     out: str
-    backbone: str = "tf_efficientnet_lite0"
+    backbone: str | None = None  # None: the task's default (tf_efficientnet_lite0, minilm)
     strategy: str = "full"
+    #: the chosen strategy's own options (see ``beautytune fit --help``, "strategy: NAME")
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    task: str = "auto"  # "auto": text-classification when --text-col is given, else images
     init: str = "pretrained"  # or "random"
     weights: str | None = None  # user-supplied backbone weights
     image_size: int | None = None  # override the backbone's input size (speed on CPU)
@@ -33,7 +39,6 @@ class RunConfig:
     imbalance: str = "weighted"  # weighted loss, "sample" (balanced sampler) or "none"
     augment: str = "geometric"
     patience: int = 4
-    unfreeze_blocks: int = 2
     # "frozen": BatchNorm layers keep their pretrained running statistics while fine-tuning
     # (their scale/shift still train); "train": batch statistics, running averages update;
     # "auto": frozen when starting from pretrained weights, train from random init.
@@ -42,8 +47,6 @@ class RunConfig:
     seed: int = 0
     val_frac: float = 0.15
     test_frac: float = 0.2
-    classifier: str = "logreg"  # features strategy: "logreg" or "svm"
-    C: float = 0.5
     workers: int = 0
     accelerator: str = "auto"
     devices: str = "auto"
@@ -52,21 +55,26 @@ class RunConfig:
     label_col: str = "label"
     group_col: str = "group"
     split_col: str = "split"
+    # text tasks
+    text_col: str | None = None
+    label_from_rating: str | None = None  # a 1-5 rating column -> negative / neutral / positive
+    rating_thresholds: tuple[float, float] = (2.0, 3.0)  # <= first: negative, <= second: neutral
+    max_length: int | None = None  # tokens per text; None: the encoder's limit
 
     def validate(self) -> None:
         """Check every choice option up front, before any data is read or folder made."""
         from beautytune.data.transforms import AUGMENT_PRESETS
-        from beautytune.strategies import STRATEGIES
-        from beautytune.strategies.features import CLASSIFIERS
+        from beautytune.strategies import get_strategy
+        from beautytune.tasks import TASKS
 
+        get_strategy(self.strategy, self.strategy_options).check(self)
         for name, allowed in (
-            ("strategy", tuple(STRATEGIES)),
+            ("task", ("auto", *TASKS)),
             ("init", ("pretrained", "random")),
             ("schedule", ("cosine", "step")),
             ("imbalance", ("weighted", "sample", "none")),
             ("augment", tuple(AUGMENT_PRESETS)),
             ("bn", ("auto", "frozen", "train")),
-            ("classifier", CLASSIFIERS),
         ):
             value = getattr(self, name)
             if value not in allowed:
@@ -77,6 +85,9 @@ class RunConfig:
         if not (0 < self.val_frac < 1 and 0 < self.test_frac < 1 and self.val_frac + self.test_frac < 1):
             raise BeautytuneError("--val-frac and --test-frac must be in (0, 1) and sum to less than 1")
 
+    def backbone_name(self, task: Task) -> str:
+        return self.backbone or task.default_backbone
+
     @property
     def freeze_bn(self) -> bool:
         if self.bn == "auto":
@@ -86,6 +97,7 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["head_hidden"] = list(self.head_hidden)
+        d["rating_thresholds"] = list(self.rating_thresholds)
         return d
 
     @classmethod
@@ -93,11 +105,23 @@ class RunConfig:
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in known}
         kwargs["head_hidden"] = tuple(kwargs.get("head_hidden", ()))
+        kwargs["rating_thresholds"] = tuple(kwargs.get("rating_thresholds", (2.0, 3.0)))
+        if "strategy_options" not in d:  # config.json of beautytune 0.1: options were flat
+            kwargs["strategy_options"] = _flat_strategy_options(d)
         return cls(**kwargs)
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
         return cls.from_dict(json.loads(path.read_text()))
+
+
+def _flat_strategy_options(d: dict[str, Any]) -> dict[str, Any]:
+    from dataclasses import fields as dc_fields
+
+    from beautytune.strategies import strategy_class
+
+    names = {f.name for f in dc_fields(strategy_class(d.get("strategy", "full")).Options)}
+    return {k: v for k, v in d.items() if k in names}
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}

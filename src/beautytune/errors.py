@@ -15,3 +15,10 @@ class BundleError(BeautytuneError):
 
 class WeightsError(BeautytuneError):
     """Pretrained weights that are missing or do not fit the architecture."""
+
+
+class InputError(Exception):
+    """One unusable input to a model (an unreadable image, an empty text); ``str`` is why.
+
+    Not a BeautytuneError: it is reported for that input and the others go on.
+    """

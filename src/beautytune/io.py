@@ -77,3 +77,30 @@ def to_jsonable(obj: Any) -> Any:
         items = sorted(obj, key=str) if isinstance(obj, (set, frozenset)) else obj
         return [to_jsonable(v) for v in items]
     raise TypeError(f"cannot convert {type(obj).__name__} to JSON")
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange_paths(a: str | Path, b: str | Path) -> None:
+    """Swap two existing paths in one step, so a reader of ``b`` never finds it missing.
+
+    Linux's ``renameat2(RENAME_EXCHANGE)`` swaps atomically; elsewhere (or on file systems
+    without it) ``b`` is moved aside and ``a`` renamed in, which leaves the old ``b`` at
+    ``a`` either way and a moment without ``b`` only on those systems.
+    """
+    import ctypes
+    import ctypes.util
+
+    a, b = os.fspath(a), os.fspath(b)
+    name = ctypes.util.find_library("c")
+    if name and hasattr(os, "uname") and os.uname().sysname == "Linux":
+        libc = ctypes.CDLL(name, use_errno=True)
+        fn = getattr(libc, "renameat2", None)
+        if fn is not None and fn(_AT_FDCWD, a.encode(), _AT_FDCWD, b.encode(), _RENAME_EXCHANGE) == 0:
+            return
+    aside = f"{a}.old"
+    os.rename(b, aside)
+    os.rename(a, b)
+    os.rename(aside, a)

@@ -6,6 +6,8 @@ import ctypes
 import ctypes.util
 import os
 
+import torch
+
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _done = False
@@ -42,3 +44,12 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*least populated class in y.*")
+
+
+def inference_device(accelerator: str = "auto") -> torch.device:
+    """The device evaluation and feature extraction run on: the training accelerator's."""
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    if accelerator == "mps" and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

@@ -3,7 +3,8 @@
 Three statuses, chosen so that a glance at the report tells the user what to do:
 
 * ``error``   - unusable, excluded from training (missing, empty, not an image, truncated,
-  too small, decompression-bomb size, unknown label, byte-identical copy under another label).
+  too small, decompression-bomb size, unknown label, byte-identical copy under another label,
+  a manifest row with a blank path or label).
 * ``warning`` - used, but a person should look (extreme aspect ratio, near duplicates,
   especially near duplicates with different labels). One exception is used *less*:
   the second and later byte-identical copies with the same label are skipped, because
@@ -159,6 +160,9 @@ def audit_records(
 def _scan_file(record: Record, known: set[str] | None, min_size: int, max_aspect: float) -> _Scan:
     """Read, hash and fully decode one file, collecting every problem it has."""
     scan = _Scan()
+    if record.problem:  # found while reading the manifest (a blank path or label): no file to open
+        scan.add(ERROR, record.problem)
+        return scan
     if known is not None and record.label not in known:
         scan.add(ERROR, f"unknown label '{record.label}' (known: {_few(sorted(known))})")
     path = Path(record.path)
@@ -460,25 +464,27 @@ def _short_namer(records: list[Record]) -> _Namer:
 
 
 def _markdown(report: AuditReport) -> str:
-    """A readable report: totals, class balance, then every file that needs a look."""
+    """A readable report: totals, class balance, then every file (or text row) that needs a look."""
     names = _short_namer(report.records) if report.records else _Namer(None)
     s = report.summary
+    text = s.get("kind") == "text"
+    unit, examples = ("rows", "texts") if text else ("files", "images")
     lines = [
         "# Data audit",
         "",
-        f"{s['files']} files: {s['ok']} ok, {s['warning']} warnings, {s['error']} errors. "
+        f"{s['files']} {unit}: {s['ok']} ok, {s['warning']} warnings, {s['error']} errors. "
         f"**{s['usable']} usable** for training, {s['skipped']} skipped.",
         "",
-        "## Classes (usable images)",
+        f"## Classes (usable {examples})",
         "",
-        "| label | images |",
+        f"| label | {examples} |",
         "|---|---:|",
         *(f"| {_cell(k)} | {v} |" for k, v in report.class_counts.items()),
         "",
         f"Imbalance ratio (largest / smallest class): {report.imbalance_ratio:g}",
         "",
     ]
-    lines += _problem_table(report, names)
+    lines += _text_problem_table(report, names) if text else _problem_table(report, names)
     lines += _notes_table(report, names)
     return "\n".join(lines) + "\n"
 
@@ -502,6 +508,31 @@ def _problem_table(report: AuditReport, names: _Namer) -> list[str]:
     ]
 
 
+def _text_problem_table(report: AuditReport, names: _Namer) -> list[str]:
+    """Like :func:`_problem_table`, in row order, with the start of each text."""
+    texts = [r.text or "" for r in report.records] or [""] * len(report.entries)
+    pairs = [(e, t) for e, t in zip(report.entries, texts, strict=True) if e.status != "ok"]
+    if not pairs:
+        return ["## Problems", "", "None.", ""]
+    pairs.sort(key=lambda et: (et[0].status != "error", et[0].row or 0))
+    rows = []
+    for e, text in pairs:
+        start = " ".join(text.split())
+        start = start if len(start) <= 60 else start[:57] + "..."
+        rows.append(
+            f"| {e.status} | {'no' if not e.usable else 'yes'} | {_cell(names(e.path))} | "
+            f"{_cell(e.label)} | {_cell(e.reason)} | {_cell(start)} |"
+        )
+    return [
+        "## Problems",
+        "",
+        "| status | used | row | label | reason | text |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
 def _notes_table(report: AuditReport, names: _Namer) -> list[str]:
     noted = [e for e in report.entries if e.status == "ok" and e.issues]
     if not noted:
@@ -511,4 +542,4 @@ def _notes_table(report: AuditReport, names: _Namer) -> list[str]:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")

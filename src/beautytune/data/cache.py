@@ -27,17 +27,24 @@ def file_fingerprint(path: str) -> str:
         return f"{path}|missing"
 
 
+def record_fingerprint(record: Record) -> str:
+    """A text example is its text; an image is its file (path, size, mtime)."""
+    if record.text is not None:
+        return f"{record.path}|{hashlib.sha256(record.text.encode('utf-8', 'replace')).hexdigest()}"
+    return file_fingerprint(record.path)
+
+
 def data_fingerprint(records: list[Record]) -> str:
     h = hashlib.sha256()
     for r in sorted(records, key=lambda r: r.path):
-        h.update(f"{file_fingerprint(r.path)}|{r.label}|{r.split}\n".encode())
+        h.update(f"{record_fingerprint(r)}|{r.label}|{r.split}\n".encode())
     return h.hexdigest()[:16]
 
 
 def _key(model_key: dict[str, Any], records: list[Record]) -> str:
     h = hashlib.sha256(json.dumps(model_key, sort_keys=True).encode())
     for r in records:
-        h.update(file_fingerprint(r.path).encode() + b"\n")
+        h.update(record_fingerprint(r).encode() + b"\n")
     return h.hexdigest()[:24]
 
 

@@ -19,12 +19,12 @@ class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
     def __init__(
         self,
         records: list[Record],
-        label_to_idx: dict[str, int],
+        targets: list[int],
         transform: Callable[[Image.Image], torch.Tensor],
         keep_size: int | None = None,
     ) -> None:
         self.records = records
-        self.targets = [label_to_idx[r.label] for r in records]
+        self.targets = targets
         self.transform = transform
         self.keep_size = keep_size
         self._cache: dict[int, Image.Image] = {}

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, ImageOps
 
+from beautytune.errors import InputError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 # Larger than any sane product photo; above this PIL's bomb check is our own, not a crash.
@@ -26,7 +28,7 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
-class ImageError(Exception):
+class ImageError(InputError):
     """An image that cannot be used; ``str(err)`` is the reason shown to the user."""
 
 

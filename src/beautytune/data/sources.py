@@ -107,13 +107,18 @@ def _csv_records(
 
 
 def _require_columns(csv_path: Path, columns: list[str], required: dict[str, str]) -> None:
-    """Fail with one line naming the CSV, the missing column and the columns that exist."""
+    """Fail with one line naming the CSV, the missing column and the columns that exist.
+
+    ``required`` maps what to pass to pick another column to the column's name: a keyword
+    (``"label_col"``, shown as ``label_col=``) or a command-line flag (``"--text-col"``).
+    """
     for option, name in required.items():
         if name not in columns:
             have = ", ".join(columns) if columns else "none (empty file?)"
+            flag = option if option.startswith("-") else f"{option}="
             raise DataError(
                 f"{csv_path}: missing column '{name}' (columns: {have}); "
-                f"rename it or pass {option}= to use another"
+                f"rename it or pass {flag} to use another"
             )
 
 
@@ -128,20 +133,26 @@ def _row_record(
     group_col: str,
     split_col: str,
 ) -> Record:
-    """Validate one manifest row; errors name the row so the user can find it."""
+    """One manifest row as a Record.
+
+    A blank path or label does not stop the load: the row is kept with ``problem`` set
+    (a blank path becomes ``"<csv>#<row>"``) and the audit reports it as that row's error.
+    """
     where = f"{csv_path} row {n} (line {line})"
     rel = _cell(row, path_col)
     label = _cell(row, label_col)
+    problem = None
     if not rel:
-        raise DataError(f"{where}: blank '{path_col}'")
-    if not label:
-        raise DataError(f"{where}: blank '{label_col}' for {rel}")
+        problem = f"blank '{path_col}'"
+    elif not label:
+        problem = f"blank '{label_col}'"
     return Record(
-        path=os.path.abspath(base / rel),
+        path=os.path.abspath(base / rel) if rel else f"{os.path.abspath(csv_path)}#{n}",
         label=label,
-        group=_cell(row, group_col) or rel,
+        group=_cell(row, group_col) or rel or f"{os.path.abspath(csv_path)}#{n}",
         split=_split(_cell(row, split_col), where, split_col),
         row=n,
+        problem=problem,
     )
 
 

@@ -8,23 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch import nn
 
 from beautytune.data.records import Record
+from beautytune.evaluate.baselines import BaselineResult
 from beautytune.errors import DataError
 from beautytune.evaluate.metrics import compute_metrics
 from beautytune.evaluate.report import write_report
+from beautytune.inference.predictor import Predictor
 from beautytune.io import write_text_atomic
-from beautytune.models.registry import Preprocess
-from beautytune.predict import predict_probs
 
 PREDICTIONS_CSV = "predictions.csv"
+_COMPARED = ("macro_f1", "accuracy", "balanced_accuracy")
 
 
 def evaluate_records(
-    model: nn.Module,
-    pp: Preprocess,
-    labels: list[str],
+    predictor: Predictor,
     records: list[Record],
     out_dir: Path,
     *,
@@ -35,8 +33,15 @@ def evaluate_records(
     title: str = "beautytune report",
     comparison_name: str = "this model",
     batch_size: int = 32,
+    baselines: list[BaselineResult] | None = None,
 ) -> dict[str, Any]:
-    """Predict every record, write metrics.json, predictions.csv and the HTML report."""
+    """Predict every record, write metrics.json, predictions.csv and the HTML report.
+
+    ``comparisons`` are rows (name, macro_f1, accuracy, ...) shown beside this model's;
+    ``baselines`` carry probabilities on ``records``, scored here with the same metrics.
+    """
+    labels = predictor.labels
+    task = predictor.task
     index = {lab: i for i, lab in enumerate(labels)}
     unknown = sorted({r.label for r in records} - set(index))
     if unknown:
@@ -45,20 +50,23 @@ def evaluate_records(
             f"{', '.join(labels)}): relabel or drop those rows"
         )
     if not records:
-        raise DataError("nothing to evaluate: no usable images")
-    paths = [Path(r.path) for r in records]
-    probs, errors = predict_probs(model, paths, pp, batch_size)
+        raise DataError(f"nothing to evaluate: no usable {task.noun}s")
+    probs, errors = predictor.predict_probs([task.record_input(r) for r in records], batch_size)
     skipped = list(skipped or [])
     keep = [i for i, e in enumerate(errors) if e is None]
     skipped += [{"path": records[i].path, "reason": errors[i]} for i in range(len(records)) if errors[i]]
     if not keep:
-        raise DataError("nothing to evaluate: no image could be decoded")
+        raise DataError(f"nothing to evaluate: no {task.noun} could be used")
     y = np.array([index[records[i].label] for i in keep])
     p = probs[keep]
     kept_paths = [records[i].path for i in keep]
     metrics = compute_metrics(y, p, labels)
+    for b in baselines or []:
+        scored = compute_metrics(y, b.probs[keep], labels)
+        row = {"name": b.name, **{k: scored[k] for k in _COMPARED}, "seconds": round(b.seconds, 1)}
+        comparisons = [*(comparisons or []), row]
     if comparisons:  # the model being reported heads the comparison table
-        this = {"name": comparison_name, **{k: metrics[k] for k in ("macro_f1", "accuracy")}}
+        this = {"name": comparison_name, **{k: metrics[k] for k in _COMPARED}}
         comparisons = [this, *comparisons]
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / PREDICTIONS_CSV, _predictions_csv(kept_paths, y, p, labels))
@@ -69,6 +77,7 @@ def evaluate_records(
         probs=p,
         labels=labels,
         paths=kept_paths,
+        texts=_texts([task.example_text(records[i]) for i in keep]),
         history=history,
         title=title,
         context=context,
@@ -76,6 +85,11 @@ def evaluate_records(
         skipped=skipped,
     )
     return metrics
+
+
+def _texts(texts: list[str | None]) -> list[str] | None:
+    """The examples' texts for the report, or None when they are shown as thumbnails."""
+    return None if all(t is None for t in texts) else [t or "" for t in texts]
 
 
 def _predictions_csv(paths: list[str], y: np.ndarray, probs: np.ndarray, labels: list[str]) -> str:

@@ -56,6 +56,7 @@ def write_report(
     probs: np.ndarray,
     labels: list[str],
     paths: list[str],
+    texts: list[str] | None = None,
     history: list[dict[str, Any]] | None = None,
     title: str = "beautytune report",
     context: dict[str, Any] | None = None,
@@ -67,8 +68,9 @@ def write_report(
 
     ``metrics`` must come from :func:`beautytune.evaluate.metrics.compute_metrics` on
     the same ``y_true``/``probs``; plots and tables are drawn from it so every number
-    in the report agrees with metrics.json. ``paths[i]`` is the image behind row ``i``
-    and is only used for the mistakes gallery. The learning-curve plot is skipped when
+    in the report agrees with metrics.json. ``paths[i]`` is the example behind row ``i``
+    and is only used for the mistakes gallery: thumbnails of images, or, when ``texts`` is
+    given, the texts themselves in the table. The learning-curve plot is skipped when
     ``history`` is empty. Each file is written atomically.
     """
     y, p = np.asarray(y_true), np.asarray(probs, dtype=np.float64)
@@ -78,7 +80,10 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
 
     worst = worst_errors(y, p, labels, paths, n_worst)
-    images = _write_plots(out, metrics, labels, history or [], worst)
+    if texts is not None:
+        for w in worst:
+            w["text"] = _snippet(texts[w["index"]])
+    images = _write_plots(out, metrics, labels, history or [], worst, thumbnails=texts is None)
     write_json_atomic(
         out / METRICS_JSON,
         {**metrics, "context": context or {}, "comparisons": comparisons or []},
@@ -91,10 +96,16 @@ def write_report(
         skipped=skipped or [],
         images=images,
         worst=worst,
+        worst_as_text=texts is not None,
     )
     index = out / INDEX_HTML
     write_text_atomic(index, html)
     return index
+
+
+def _snippet(text: str, limit: int = 400) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _write_plots(
@@ -103,6 +114,7 @@ def _write_plots(
     labels: list[str],
     history: list[dict[str, Any]],
     worst: list[dict[str, Any]],
+    thumbnails: bool = True,
 ) -> list[dict[str, Any]]:
     """Write every PNG and return, in display order, what the HTML needs to show them."""
     plots: list[tuple[str, Figure | None, str, str | None]] = [
@@ -119,13 +131,16 @@ def _write_plots(
             "Bars on the diagonal mean the stated confidence matches accuracy.",
         ),
         (CURVES_PNG, plot_learning_curves(history), "Learning curves", None),
-        (
-            WORST_PNG,
-            plot_worst_errors(worst),
-            "Most confident mistakes",
-            "Wrong predictions the model was most sure about: often label noise or look-alikes.",
-        ),
     ]
+    if thumbnails:  # text examples are shown as text, in the table after the plots
+        plots.append(
+            (
+                WORST_PNG,
+                plot_worst_errors(worst),
+                "Most confident mistakes",
+                "Wrong predictions the model was most sure about: often label noise or look-alikes.",
+            )
+        )
     shown = []
     for name, fig, title, note in plots:
         if fig is None:  # e.g. no training history: skip the plot, not the report
@@ -157,6 +172,7 @@ def worst_errors(
             "true": labels[int(y_true[i])],
             "pred": labels[int(pred[i])],
             "confidence": float(conf[i]),
+            "index": int(i),
         }
         for i in order
     ]
@@ -336,6 +352,7 @@ def render_html(
     skipped: list[dict[str, Any]],
     images: list[dict[str, Any]],
     worst: list[dict[str, Any]],
+    worst_as_text: bool = False,
 ) -> str:
     """Render index.html from the packaged template (autoescaped: labels/paths are user data)."""
     template = _environment().get_template("report.html.j2")
@@ -351,6 +368,7 @@ def render_html(
         skipped_columns=_columns(skipped, first=("path", "reason")),
         images=images,
         worst=worst,
+        worst_as_text=worst_as_text,
         worst_png=WORST_PNG,
         weak_f1=WEAK_F1,
     )

@@ -16,15 +16,30 @@ from beautytune.models.registry import BackboneSpec
 
 
 class Classifier(nn.Module):
-    """``head(backbone(x))``; the backbone returns pooled features of size ``num_features``."""
+    """``head(backbone(**inputs))``; the backbone returns pooled features of size ``num_features``.
+
+    Every task's network is one of these, so strategies, the training loop, feature
+    extraction and export see one shape: ``features(**inputs)``, ``head``, ``fc`` and the
+    backbone's ``layer_groups()`` from input to output.
+    """
 
     def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+    def features(self, *args: torch.Tensor, **inputs: torch.Tensor) -> torch.Tensor:
+        return self.backbone(*args, **inputs)  # type: ignore[no-any-return]
+
+    def forward(self, *args: torch.Tensor, **inputs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(*args, **inputs))  # type: ignore[no-any-return]
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """The backbone's coarse layer groups, input to output (what ``partial`` unfreezes)."""
+        own = getattr(self.backbone, "layer_groups", None)
+        if callable(own):
+            return own()  # type: ignore[no-any-return]
+        return timm_layer_groups(self.backbone)
 
     @property
     def fc(self) -> nn.Linear:
@@ -34,6 +49,28 @@ class Classifier(nn.Module):
     @property
     def num_features(self) -> int:
         return int(self.backbone.num_features)  # type: ignore[arg-type]
+
+
+class ImageClassifier(Classifier):
+    """Images in as ``pixel_values`` (what image tasks' batches call them)."""
+
+    def features(self, pixel_values: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.backbone(pixel_values)  # type: ignore[no-any-return]
+
+
+def timm_layer_groups(backbone: nn.Module) -> list[list[nn.Parameter]]:
+    """Coarse groups (stem, stages..., head conv) from the model's own ``group_matcher``.
+
+    Asking the model instead of guessing from layer names makes any timm architecture work.
+    """
+    from timm.models import group_parameters
+
+    matcher = getattr(backbone, "group_matcher", None)
+    named = dict(backbone.named_parameters())
+    if matcher is None:
+        return [list(named.values())]
+    groups = group_parameters(backbone, matcher(coarse=True))
+    return [[named[n] for n in names] for _, names in sorted(groups.items())]
 
 
 @dataclass(frozen=True)
@@ -49,7 +86,7 @@ def build_classifier(
     *,
     init: str = "pretrained",
     weights: str | Path | None = None,
-) -> tuple[Classifier, str]:
+) -> tuple[ImageClassifier, str]:
     """Build the network and load the backbone's starting weights.
 
     ``init`` is "pretrained" (packaged or ``weights``) or "random". Returns the model and
@@ -76,5 +113,6 @@ def build_classifier(
         source = f"package:{weights_mod.LITE_PACKAGES[spec.name]}"
     elif init != "random":
         raise WeightsError(f"unknown init '{init}': use 'pretrained' or 'random'")
-    model = Classifier(backbone, build_head(backbone.num_features, num_classes, head.hidden, head.dropout))  # type: ignore[arg-type]
+    width = int(backbone.num_features)  # type: ignore[arg-type]
+    model = ImageClassifier(backbone, build_head(width, num_classes, head.hidden, head.dropout))
     return model, source

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from beautytune.errors import BeautytuneError
-from beautytune.strategies.base import Strategy
+from beautytune.strategies.base import Strategy, StrategyOptions
 from beautytune.strategies.features import FeaturesStrategy
 from beautytune.strategies.full import FullStrategy
 from beautytune.strategies.head import HeadStrategy
+from beautytune.strategies.lora import LoraStrategy
 from beautytune.strategies.partial import PartialStrategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (FeaturesStrategy, HeadStrategy, PartialStrategy, FullStrategy)
+    cls.name: cls for cls in (FeaturesStrategy, HeadStrategy, PartialStrategy, FullStrategy, LoraStrategy)
 }
 
 
-def get_strategy(name: str) -> Strategy:
+def strategy_class(name: str) -> type[Strategy]:
     try:
-        return STRATEGIES[name]()
+        return STRATEGIES[name]
     except KeyError:
         raise BeautytuneError(f"unknown strategy '{name}': use one of {', '.join(STRATEGIES)}") from None
 
 
-__all__ = ["STRATEGIES", "Strategy", "get_strategy"]
+def get_strategy(name: str, options: dict[str, Any] | None = None) -> Strategy:
+    """The strategy ``name`` with its options validated (unknown names list the choices)."""
+    cls = strategy_class(name)
+    return cls(cls.Options.from_dict(options or {}, name))
+
+
+__all__ = ["STRATEGIES", "Strategy", "StrategyOptions", "get_strategy", "strategy_class"]

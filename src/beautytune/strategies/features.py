@@ -6,6 +6,7 @@ linear head, so prediction, evaluation and ONNX export treat this strategy like 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,7 +16,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from beautytune.errors import BeautytuneError
-from beautytune.strategies.base import Strategy, set_trainable
+from beautytune.strategies.base import Strategy, StrategyOptions, option, set_trainable
+from beautytune.strategies.fitters import FitContext, FitOutcome, closed_form_head_fit
 
 if TYPE_CHECKING:
     from beautytune.config import RunConfig
@@ -24,30 +26,46 @@ if TYPE_CHECKING:
 CLASSIFIERS = ("logreg", "svm")
 
 
+@dataclass
+class FeaturesOptions(StrategyOptions):
+    classifier: str = option("logreg", "logreg | svm: the linear classifier on frozen features")
+    C: float = option(0.5, "inverse regularisation strength of the classifier")
+
+    def validate(self) -> None:
+        if self.classifier not in CLASSIFIERS:
+            raise BeautytuneError(
+                f"unknown classifier '{self.classifier}': use one of {', '.join(CLASSIFIERS)}"
+            )
+        if self.C <= 0:
+            raise BeautytuneError("--C must be positive")
+
+
 class FeaturesStrategy(Strategy):
     name = "features"
     summary = "frozen backbone features + logistic regression (or linear SVM)"
-    trains_with_gradients = False
+    Options = FeaturesOptions
+    options: FeaturesOptions
 
-    def param_groups(self, model: Classifier, cfg: RunConfig) -> list[dict[str, Any]]:
-        set_trainable(model, False)
-        return []
+    def check(self, cfg: RunConfig) -> None:
+        if cfg.head_hidden:
+            raise BeautytuneError("the features strategy fits a linear classifier: drop --head-hidden")
 
-    def fit_head(self, model: Classifier, x: np.ndarray, y: np.ndarray, cfg: RunConfig) -> dict[str, Any]:
+    def fit(self, ctx: FitContext) -> FitOutcome:
+        set_trainable(ctx.model, False)
+        return closed_form_head_fit(ctx, lambda x, y: self.fit_head(ctx.model, x, y, seed=ctx.cfg.seed))
+
+    def fit_head(self, model: Classifier, x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, Any]:
         """Fit the classifier on standardised features and write it into ``model.fc``."""
         fc = model.fc
         num_classes = fc.out_features
-        if cfg.classifier not in CLASSIFIERS:
-            raise BeautytuneError(
-                f"unknown classifier '{cfg.classifier}': use one of {', '.join(CLASSIFIERS)}"
-            )
+        opts = self.options
         scaler = StandardScaler().fit(x)
         xs = scaler.transform(x)
         clf: LogisticRegression | LinearSVC
-        if cfg.classifier == "svm":
-            clf = LinearSVC(C=cfg.C, class_weight="balanced", max_iter=5000, random_state=cfg.seed)
+        if opts.classifier == "svm":
+            clf = LinearSVC(C=opts.C, class_weight="balanced", max_iter=5000, random_state=seed)
         else:
-            clf = LogisticRegression(C=cfg.C, class_weight="balanced", max_iter=3000)
+            clf = LogisticRegression(C=opts.C, class_weight="balanced", max_iter=3000)
         clf.fit(xs, y)
         coef = np.zeros((num_classes, x.shape[1]))
         bias = np.zeros(num_classes)
@@ -66,4 +84,4 @@ class FeaturesStrategy(Strategy):
         with torch.no_grad():
             fc.weight.copy_(torch.as_tensor(w, dtype=fc.weight.dtype))
             fc.bias.copy_(torch.as_tensor(b, dtype=fc.bias.dtype))
-        return {"classifier": cfg.classifier, "C": cfg.C, "n_iter": np.asarray(clf.n_iter_).tolist()}
+        return {"classifier": opts.classifier, "C": opts.C}

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from beautytune.strategies.base import Strategy, head_group, set_trainable
+from beautytune.strategies.base import GradientStrategy, head_group, set_trainable
 
 if TYPE_CHECKING:
     from beautytune.config import RunConfig
     from beautytune.models.network import Classifier
 
 
-class HeadStrategy(Strategy):
+class HeadStrategy(GradientStrategy):
     name = "head"
     summary = "freeze the backbone, train a new head"
 

@@ -1,4 +1,9 @@
-"""One task-agnostic LightningModule: images and text, every strategy."""
+"""One task-agnostic LightningModule: every task, every strategy.
+
+Batches are ``(inputs, targets)`` with ``inputs`` a dict the network takes as
+``model(**inputs)``; which parameters train, and at which learning rate, arrives as the
+strategy's optimizer parameter groups.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +12,31 @@ from typing import Any
 
 import lightning as L
 import torch
+from timm.optim import param_groups_weight_decay
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from beautytune.config import RunConfig
 from beautytune.models.network import Classifier
-from beautytune.strategies import Strategy
+from beautytune.tasks.base import Batch
 
 
 class LitClassifier(L.LightningModule):
     def __init__(
         self,
         model: Classifier,
-        strategy: Strategy,
+        param_groups: list[dict[str, Any]],
         cfg: RunConfig,
         num_classes: int,
         class_weights: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.model = model
-        self.strategy = strategy
         self.cfg = cfg
+        self.param_groups = param_groups
         self.loss_fn = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=cfg.label_smoothing)
         self.val_f1 = MulticlassF1Score(num_classes=num_classes, average="macro")
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
-        # Decide what trains now, so parameter counts and frozen BatchNorms are known early.
-        self._groups = strategy.param_groups(model, cfg)
 
     @property
     def epoch_train_loss(self) -> float:
@@ -40,11 +44,12 @@ class LitClassifier(L.LightningModule):
         n = getattr(self, "_loss_n", 0)
         return self._loss_sum / n if n else float("nan")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(**inputs)
 
     def on_train_epoch_start(self) -> None:
         self._loss_sum, self._loss_n = 0.0, 0
+        self.model.train()  # Hugging Face encoders load in eval mode (dropout off)
         # Frozen layers keep their pretrained BatchNorm statistics; with freeze_bn every
         # BatchNorm does (small batches, slow TF-style momentum: see RunConfig.bn).
         for m in self.model.modules():
@@ -52,17 +57,17 @@ class LitClassifier(L.LightningModule):
                 if self.cfg.freeze_bn or not any(p.requires_grad for p in m.parameters(recurse=False)):
                     m.eval()
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        loss = self.loss_fn(self.model(x), y)
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        inputs, y = batch
+        loss = self.loss_fn(self.model(**inputs), y)
         self._loss_sum += float(loss.detach()) * len(y)
         self._loss_n += len(y)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        x, y = batch
-        logits = self.model(x)
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        inputs, y = batch
+        logits = self.model(**inputs)
         self.log("val_loss", self.loss_fn(logits, y), on_epoch=True, batch_size=len(y), sync_dist=True)
         self.val_f1.update(logits, y)
         self.val_acc.update(logits, y)
@@ -74,8 +79,8 @@ class LitClassifier(L.LightningModule):
         self.val_acc.reset()
 
     def configure_optimizers(self) -> Any:
-        groups = [g for g in self._groups if g["params"]]
-        opt = torch.optim.AdamW(groups, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        groups = split_weight_decay(self.model, self.param_groups, self.cfg.weight_decay)
+        opt = torch.optim.AdamW(groups, lr=self.cfg.lr)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         per_epoch = max(1, total // max(1, self.cfg.epochs))
         warmup = int(self.cfg.warmup_epochs * per_epoch)
@@ -83,6 +88,35 @@ class LitClassifier(L.LightningModule):
             opt, lr_lambda=lr_lambda(self.cfg.schedule, warmup, total, per_epoch)
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def split_weight_decay(
+    model: nn.Module, groups: list[dict[str, Any]], weight_decay: float
+) -> list[dict[str, Any]]:
+    """Each strategy group split in two: weight decay for weights, none for norms and biases.
+
+    Which parameters skip decay is timm's rule (``param_groups_weight_decay``: 1-d tensors
+    and biases), asked of timm rather than rewritten.
+    """
+    no_decay = {
+        id(p)
+        for g in param_groups_weight_decay(model, weight_decay)
+        if g["weight_decay"] == 0.0
+        for p in g["params"]
+    }
+    out = []
+    for g in groups:
+        params = [p for p in g["params"] if p.requires_grad]
+        for decay, part in (
+            (True, [p for p in params if id(p) not in no_decay]),
+            (False, [p for p in params if id(p) in no_decay]),
+        ):
+            if part:
+                name = g.get("name", "params") + ("" if decay else "_no_decay")
+                out.append(
+                    {**g, "params": part, "name": name, "weight_decay": weight_decay if decay else 0.0}
+                )
+    return out
 
 
 def lr_lambda(schedule: str, warmup: int, total: int, per_epoch: int) -> Any:

@@ -1073,7 +1073,7 @@ def _render_image(
 
 def _params(n_per_class: int, seed: int, size: int) -> dict[str, Any]:
     return {
-        "generator": "beautytune.data.synthetic",
+        "generator": "beautytune.demo.synthetic",
         "version": GENERATOR_VERSION,
         "n_per_class": n_per_class,
         "seed": seed,

@@ -1,0 +1,1 @@
+"""The procedural product-photo generator behind `beautytune demo` (demo data, not core)."""

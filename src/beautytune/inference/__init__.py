@@ -1,0 +1,1 @@
+"""Bundles, the Predictor and export: everything after training."""

@@ -1,0 +1,88 @@
+"""Inference as one object: preprocess -> forward -> postprocess, loaded once.
+
+``predict``, ``evaluate``, fit's test report and ONNX export's parity check all go
+through a Predictor, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from beautytune.errors import BeautytuneError, InputError
+from beautytune.inference.bundle import Bundle, load_bundle
+from beautytune.models.network import Classifier
+from beautytune.tasks.base import Task
+
+
+class Predictor:
+    def __init__(
+        self,
+        task: Task,
+        model: Classifier,
+        processor: Any,
+        labels: list[str],
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.task = task
+        self.processor = processor
+        self.labels = list(labels)
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+        self._collate = task.collate(processor)
+
+    @classmethod
+    def from_bundle(cls, path: str | Path | Bundle, device: str | torch.device = "cpu") -> Predictor:
+        b = path if isinstance(path, Bundle) else load_bundle(path)
+        return cls(b.task, b.model, b.processor, b.labels, device)
+
+    @torch.no_grad()
+    def predict_probs(
+        self, items: Sequence[Any], batch_size: int = 32
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Class probabilities per input (a NaN row where it is unusable) and per-input errors."""
+        probs = np.full((len(items), len(self.labels)), np.nan)
+        errors: list[str | None] = [None] * len(items)
+        for start in range(0, len(items), batch_size):
+            idx, prepared = [], []
+            for i in range(start, min(start + batch_size, len(items))):
+                try:
+                    prepared.append((self.task.prepare_input(items[i], self.processor), 0))
+                    idx.append(i)
+                except InputError as e:
+                    errors[i] = str(e)
+            if prepared:
+                inputs, _ = self._collate(prepared)
+                inputs = {k: v.to(self.device) for k, v in inputs.items()}
+                probs[idx] = torch.softmax(self.model(**inputs).float(), dim=1).cpu().numpy()
+        return probs, errors
+
+    def predict(self, inputs: Sequence[Any], top_k: int = 1, batch_size: int = 32) -> list[dict[str, Any]]:
+        """One result per input: label, confidence, top-k and every probability, or an error."""
+        items = self.task.expand_inputs(inputs)
+        if not items:
+            raise BeautytuneError(f"no {self.task.noun}s found in the given inputs")
+        probs, errors = self.predict_probs(items, batch_size)
+        k = max(1, min(top_k, len(self.labels)))
+        key = self.task.input_key
+        results: list[dict[str, Any]] = []
+        for item, row, err in zip(items, probs, errors, strict=True):
+            name = self.task.input_name(item)
+            if err is not None:
+                results.append({key: name, "error": err})
+                continue
+            order = np.argsort(-row)[:k]
+            results.append(
+                {
+                    key: name,
+                    "label": self.labels[int(order[0])],
+                    "confidence": float(row[order[0]]),
+                    "top_k": [{"label": self.labels[int(i)], "probability": float(row[i])} for i in order],
+                    "probabilities": {lab: float(row[i]) for i, lab in enumerate(self.labels)},
+                }
+            )
+        return results

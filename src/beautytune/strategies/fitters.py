@@ -1,0 +1,117 @@
+"""The shared fitters strategies are built from: the Lightning loop and a closed-form head."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from beautytune.config import RunConfig
+from beautytune.data import cache
+from beautytune.data.records import Record, by_split
+from beautytune.errors import BeautytuneError
+from beautytune.models.network import Classifier
+from beautytune.runtime import inference_device
+from beautytune.tasks.base import Task
+from beautytune.train.datamodule import BeautyDataModule
+from beautytune.train.module import LitClassifier
+from beautytune.train.rundir import RunDir
+from beautytune.train.trainer import TrainerParts
+
+
+@dataclass
+class FitContext:
+    """What a strategy's ``fit`` gets: the task, the built network, the data, the run folder."""
+
+    task: Task
+    model: Classifier
+    processor: Any
+    backbone: str
+    cfg: RunConfig
+    data: BeautyDataModule
+    run: RunDir
+    labels: list[str]
+    resume: bool = False
+    interactive: bool = False
+    #: a DDP worker process: trains, and leaves the bundle and report to rank 0
+    worker: bool = False
+
+
+@dataclass
+class FitOutcome:
+    history: list[dict[str, Any]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def lightning_fit(
+    ctx: FitContext, param_groups: list[dict[str, Any]], callbacks: list[L.Callback] | None = None
+) -> FitOutcome:
+    """Train ``param_groups`` with the Lightning loop; the best checkpoint ends up in the model."""
+    if ctx.resume and not ctx.run.has_checkpoint():
+        raise BeautytuneError(f"cannot resume: {ctx.run.last_checkpoint} not found; start a new run")
+    lit = LitClassifier(ctx.model, param_groups, ctx.cfg, len(ctx.labels), ctx.data.class_weights())
+    parts = TrainerParts(ctx.cfg, ctx.run, list(callbacks or []), ctx.interactive)
+    ckpt_path = str(ctx.run.last_checkpoint) if ctx.resume else None
+    parts.trainer.fit(lit, datamodule=ctx.data, ckpt_path=ckpt_path)
+    if ctx.worker:  # rank 0 writes the bundle and the report
+        raise SystemExit(0)
+    best = parts.checkpoint.best_model_path
+    if best and Path(best).is_file():
+        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        lit.load_state_dict(state)
+    ctx.model.cpu()
+    trainable = sum(p.numel() for p in ctx.model.parameters() if p.requires_grad)
+    info = {
+        "epochs run": parts.trainer.current_epoch,
+        "best val macro-F1": round(float(parts.checkpoint.best_model_score or 0), 4),
+        "trainable params": trainable,
+        "stopped by time budget": parts.stopped_by_budget,
+        "stopped early": parts.stopped_early,
+    }
+    return FitOutcome(parts.history.rows, info)
+
+
+def closed_form_head_fit(
+    ctx: FitContext, fit_head: Callable[[np.ndarray, np.ndarray], dict[str, Any]]
+) -> FitOutcome:
+    """Frozen features of train+val (no epochs to tune, so both train) -> ``fit_head(x, y)``."""
+    train = by_split(ctx.data.records, "train") + by_split(ctx.data.records, "val")
+    key: dict[str, Any] = {
+        "task": ctx.task.name,
+        "backbone": ctx.backbone,
+        "init": ctx.cfg.init,
+        "weights": ctx.cfg.weights,
+        "processor": ctx.task.processor_meta(ctx.processor),
+    }
+    if ctx.cfg.init == "random" and not ctx.cfg.weights:
+        key["seed"] = ctx.cfg.seed  # random weights differ by seed
+    feats = extract_features(ctx, train, key)
+    y = np.array(ctx.data.targets(train))
+    info = fit_head(feats, y)
+    return FitOutcome([], info)
+
+
+@torch.no_grad()
+def extract_features(ctx: FitContext, records: list[Record], key: dict[str, Any]) -> np.ndarray:
+    """Pooled backbone features on the training accelerator, from the cache when seen before."""
+    cached = cache.load_features(key, records)
+    if cached is not None:
+        return cached
+    from rich.progress import track
+
+    device = inference_device(ctx.cfg.accelerator)
+    model = ctx.model.eval().to(device)
+    out = []
+    loader = ctx.data.eval_loader(records)
+    for inputs, _ in track(loader, description="extracting features", disable=not ctx.interactive):
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        out.append(model.features(**inputs).float().cpu().numpy())
+    model.cpu()
+    feats = np.concatenate(out)
+    cache.save_features(key, records, feats)
+    return feats

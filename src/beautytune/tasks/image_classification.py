@@ -1,0 +1,137 @@
+"""Image classification: product photos (type, brand, shade), skin and face photos."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from beautytune.config import RunConfig
+from beautytune.data.audit import AuditReport, audit_records
+from beautytune.data.dataset import ImageDataset
+from beautytune.data.images import ImageError, decode, is_image_path, load_rgb
+from beautytune.data.records import Record
+from beautytune.data.sources import load_records
+from beautytune.data.transforms import eval_transform, train_transform
+from beautytune.errors import WeightsError
+from beautytune.models import weights as weights_mod
+from beautytune.models.network import Classifier, HeadConfig, build_classifier
+from beautytune.models.registry import Preprocess, get_spec
+from beautytune.tasks.base import Batch, Built, ExportSpec, Task
+
+
+class ImageClassification(Task):
+    name = "image-classification"
+    modality = "image"
+    default_backbone = "tf_efficientnet_lite0"
+    noun = "image"
+
+    def read(self, data: str | Path, cfg: RunConfig) -> list[Record]:
+        return load_records(
+            data,
+            path_col=cfg.path_col,
+            label_col=cfg.label_col,
+            group_col=cfg.group_col,
+            split_col=cfg.split_col,
+        )
+
+    def audit(
+        self, records: list[Record], cfg: RunConfig, *, known_labels: list[str] | None = None, progress: bool
+    ) -> AuditReport:
+        return audit_records(records, known_labels=known_labels, progress=progress)
+
+    def check_backbone(self, cfg: RunConfig) -> None:
+        spec = get_spec(cfg.backbone_name(self))
+        if cfg.weights is not None:
+            weights_mod.load_into(
+                spec.build(),
+                weights_mod.load_weights_file(cfg.weights),
+                source=f"weights file {cfg.weights}",
+                ignore_prefixes=spec.head_prefixes,
+            )
+        elif cfg.init == "pretrained" and not (
+            spec.packaged_weights and weights_mod.packaged_weights_available(spec.name)
+        ):
+            raise WeightsError(
+                f"no packaged ImageNet weights for '{spec.name}': pass --weights PATH "
+                "(safetensors or .pth), or --init random"
+            )
+
+    def build(self, cfg: RunConfig, num_classes: int) -> Built:
+        spec = get_spec(cfg.backbone_name(self))
+        pp = (
+            spec.preprocess if cfg.image_size is None else replace(spec.preprocess, input_size=cfg.image_size)
+        )
+        head = HeadConfig(cfg.head_hidden, cfg.head_dropout)
+        model, source = build_classifier(spec, num_classes, head, init=cfg.init, weights=cfg.weights)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        return Built(model, pp, spec.name, source)
+
+    def dataset(
+        self, records: list[Record], targets: list[int], processor: Any, cfg: RunConfig, *, train: bool
+    ) -> Dataset[tuple[Any, int]]:
+        tf = train_transform(processor, cfg.augment) if train else _eval_transform(processor)
+        return ImageDataset(records, targets, tf, keep_size=processor.resize_size)
+
+    def collate(self, processor: Any) -> Callable[[list[tuple[Any, int]]], Batch]:
+        return _collate_images
+
+    def prepare_input(self, item: Any, processor: Any) -> Any:
+        if isinstance(item, Image.Image):
+            image = item.convert("RGB")
+        elif isinstance(item, bytes | bytearray):
+            image = decode("<bytes>", bytes(item)).image
+        else:
+            image = load_rgb(item)
+        return _eval_transform(processor)(image)
+
+    def expand_inputs(self, inputs: Sequence[Any], text_col: str | None = None) -> list[Any]:
+        """Files stay as given (odd extensions get a per-file error); folders recurse."""
+        out: list[Any] = []
+        for item in inputs:
+            if isinstance(item, str | Path) and Path(item).is_dir():
+                out.extend(sorted(f for f in Path(item).rglob("*") if f.is_file() and is_image_path(f)))
+            else:
+                out.append(item)
+        return out
+
+    def input_name(self, item: Any) -> str:
+        return str(item) if isinstance(item, str | Path) else f"<{type(item).__name__}>"
+
+    def processor_meta(self, processor: Any) -> dict[str, Any]:
+        return processor.to_dict()  # type: ignore[no-any-return]
+
+    def load(
+        self, backbone: str, processor: dict[str, Any], head: dict[str, Any], num_classes: int, folder: Path
+    ) -> tuple[Classifier, Any]:
+        spec = get_spec(backbone)
+        cfg = HeadConfig(tuple(head.get("hidden", ())), float(head.get("dropout", 0.0)))
+        model, _ = build_classifier(spec, num_classes, cfg, init="random")
+        return model, Preprocess.from_dict(processor)
+
+    def export_spec(self, processor: Any, examples: Sequence[Any] | None = None) -> ExportSpec:
+        size = processor.input_size
+        if examples:
+            x = torch.stack([self.prepare_input(e, processor) for e in examples])
+        else:
+            x = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(0))
+        return ExportSpec((x,), ["image"], {"image": {0: "batch"}})
+
+
+@lru_cache(maxsize=8)
+def _eval_transform(pp: Preprocess) -> Callable[[Image.Image], torch.Tensor]:
+    return eval_transform(pp)
+
+
+def _collate_images(items: list[tuple[Any, int]]) -> Batch:
+    x = torch.stack([x for x, _ in items]).contiguous(memory_format=torch.channels_last)
+    return {"pixel_values": x}, torch.tensor([y for _, y in items], dtype=torch.long)
+
+
+__all__ = ["ImageClassification", "ImageError"]

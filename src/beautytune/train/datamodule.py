@@ -1,0 +1,77 @@
+"""The LightningDataModule: the split's records -> the task's datasets and loaders.
+
+The audit and the split are done once, before this exists (DDP workers read the split
+from the run folder instead of auditing again); ``setup`` builds the datasets per rank.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from beautytune.config import RunConfig
+from beautytune.data.dataset import EpochSampler
+from beautytune.data.records import Record, by_split
+from beautytune.errors import DataError
+from beautytune.tasks.base import Task
+
+
+class BeautyDataModule(L.LightningDataModule):
+    def __init__(
+        self, task: Task, records: list[Record], labels: list[str], processor: Any, cfg: RunConfig
+    ) -> None:
+        super().__init__()
+        self.task = task
+        self.records = records
+        self.labels = labels
+        self.index = {lab: i for i, lab in enumerate(labels)}
+        self.processor = processor
+        self.cfg = cfg
+        self.collate = task.collate(processor)
+
+    def targets(self, records: list[Record]) -> list[int]:
+        return [self.index[r.label] for r in records]
+
+    def setup(self, stage: str | None = None) -> None:
+        train, val = by_split(self.records, "train"), by_split(self.records, "val")
+        if not val:
+            raise DataError(
+                f"the validation split is empty: add {self.task.noun}s from more groups or raise --val-frac"
+            )
+        self.train_targets = self.targets(train)
+        self.train_ds = self.task.dataset(train, self.train_targets, self.processor, self.cfg, train=True)
+        self.val_ds = self.task.dataset(val, self.targets(val), self.processor, self.cfg, train=False)
+
+    def class_weights(self) -> torch.Tensor | None:
+        """Inverse-frequency loss weights (``--imbalance weighted``), else None."""
+        if self.cfg.imbalance != "weighted":
+            return None
+        targets = self.targets(by_split(self.records, "train"))
+        counts = np.bincount(targets, minlength=len(self.labels)).astype(np.float64)
+        return torch.tensor(len(targets) / (len(self.labels) * np.maximum(counts, 1)), dtype=torch.float32)
+
+    def _loader_kw(self) -> dict[str, Any]:
+        w = self.cfg.workers
+        return {"num_workers": w, "persistent_workers": w > 0, "collate_fn": self.collate}
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        sampler = EpochSampler(self.train_targets, self.cfg.seed, balanced=self.cfg.imbalance == "sample")
+        return DataLoader(
+            self.train_ds,
+            batch_size=self.cfg.batch_size,
+            sampler=sampler,
+            drop_last=len(self.train_targets) > self.cfg.batch_size,
+            **self._loader_kw(),
+        )
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        return DataLoader(self.val_ds, batch_size=self.cfg.batch_size * 2, shuffle=False, **self._loader_kw())
+
+    def eval_loader(self, records: list[Record]) -> DataLoader[Any]:
+        """Un-augmented, in order: for feature extraction."""
+        ds = self.task.dataset(records, self.targets(records), self.processor, self.cfg, train=False)
+        return DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=False, **self._loader_kw())

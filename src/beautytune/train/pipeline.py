@@ -1,0 +1,217 @@
+"""``fit``: data -> audit -> split -> task + backbone -> strategy.fit -> bundle -> report.
+
+Everything that can be checked without reading data (options, strategy, backbone and its
+weights) is checked first; nothing is written before the audit has passed, so bad input
+leaves no run folder behind; everything the run decides is written into the folder so
+``--resume`` can pick it up from there alone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from beautytune.config import RunConfig
+from beautytune.data import cache
+from beautytune.data.records import Record, by_split, class_names
+from beautytune.data.split import merge_duplicate_groups, split_records, split_summary
+from beautytune.errors import BeautytuneError, DataError
+from beautytune.evaluate.evaluate import evaluate_records
+from beautytune.inference.bundle import BundleMeta, save_bundle, update_bundle_metrics
+from beautytune.inference.predictor import Predictor
+from beautytune.runtime import inference_device, quiet_lightning, tune_cpu_runtime
+from beautytune.strategies import get_strategy
+from beautytune.strategies.fitters import FitContext
+from beautytune.tasks import task_for
+from beautytune.tasks.base import Task
+from beautytune.train.datamodule import BeautyDataModule
+from beautytune.train.rundir import RunDir
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    bundle: Path
+    report: Path
+    metrics: dict[str, Any]
+    wall_time_s: float
+    train_time_s: float
+    skipped: list[dict[str, Any]]
+    info: dict[str, Any]
+
+
+#: extra rows for the report's comparison table, computed on the run's own split
+#: (text baselines): called with (task, records, labels) -> baselines scored on the test split
+BaselineFn = Callable[[Task, list[Record], list[str]], list[Any]]
+
+
+def fit(
+    cfg: RunConfig,
+    *,
+    resume: bool = False,
+    comparisons: list[dict[str, Any]] | None = None,
+    baselines: BaselineFn | None = None,
+) -> FitResult:
+    start = time.perf_counter()
+    run = RunDir(cfg.out)
+    worker = _launched_worker()
+    if resume:
+        cfg = _resumed_config(run)
+    cfg.validate()
+    if not resume and not worker and run.is_started():
+        raise BeautytuneError(
+            f"run folder {run.path} already exists: pass --resume to continue it, or choose another --out"
+        )
+    task = task_for(cfg)
+    strategy = get_strategy(cfg.strategy, cfg.strategy_options)
+    task.check_backbone(cfg)  # a wrong name or weights file fails before the data is read
+    tune_cpu_runtime()
+    quiet_lightning()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    interactive = sys.stderr.isatty()
+    if resume or worker:  # the split is decided once, by the first run on rank 0
+        audit = None
+        records = run.read_split()
+    else:
+        records = task.read(cfg.data, cfg)
+        audit = task.audit(records, cfg, progress=interactive)
+        usable = audit.usable()
+        _check_no_class_lost(task, records, usable)
+        usable = merge_duplicate_groups(usable, audit.duplicates)
+        records = split_records(usable, seed=cfg.seed, val_frac=cfg.val_frac, test_frac=cfg.test_frac)
+    labels = class_names(records)
+    built = task.build(cfg, len(labels))
+    data = BeautyDataModule(task, records, labels, built.processor, cfg)
+
+    created = not run.path.exists()
+    try:
+        if audit is not None:
+            _write_run_files(run, cfg, records, audit)
+        t0 = time.perf_counter()
+        ctx = FitContext(
+            task,
+            built.model,
+            built.processor,
+            built.backbone,
+            cfg,
+            data,
+            run,
+            labels,
+            resume,
+            interactive,
+            worker,
+        )
+        outcome = strategy.fit(ctx)
+        train_time = time.perf_counter() - t0
+    except BaseException:
+        if created and not worker:
+            run.discard()  # nothing worth resuming: leave no trace
+        raise
+
+    model = built.model.cpu().eval()
+    meta = BundleMeta(
+        task=task.name,
+        modality=task.modality,
+        backbone=built.backbone,
+        weights_source=built.weights_source,
+        labels=labels,
+        processor=task.processor_meta(built.processor),
+        head={"hidden": list(cfg.head_hidden), "dropout": cfg.head_dropout, "num_classes": len(labels)},
+        strategy=strategy.name,
+        data_fingerprint=cache.data_fingerprint(records),
+    )
+    bundle_dir = save_bundle(run.bundle, model, meta, task, built.processor)
+    counts = "/".join(str(len(by_split(records, s))) for s in ("train", "val", "test"))
+    context = {
+        "data": cfg.data,
+        "task": task.name,
+        "backbone": built.backbone,
+        "weights": built.weights_source,
+        "strategy": strategy.name,
+        **{
+            k: v for k, v in task.processor_meta(built.processor).items() if k in ("input_size", "max_length")
+        },
+        "seed": cfg.seed,
+        f"train/val/test {task.noun}s": counts,
+        "train time (s)": round(train_time, 1),
+        **outcome.info,
+    }
+    test = by_split(records, "test")
+    skipped = audit.skipped_rows() if audit is not None else []
+    predictor = Predictor(task, model, built.processor, labels, inference_device(cfg.accelerator))
+    metrics = evaluate_records(
+        predictor,
+        test,
+        run.report,
+        history=outcome.history,
+        context=context,
+        comparisons=comparisons,
+        skipped=skipped,
+        title=f"beautytune: {built.backbone} / {strategy.name} (test split)",
+        comparison_name=f"{built.backbone} / {strategy.name} / {cfg.init}",
+        baselines=baselines(task, records, labels) if baselines else None,
+    )
+    model.cpu()
+    wall = time.perf_counter() - start
+    summary = {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "ece")}
+    update_bundle_metrics(bundle_dir, {"test": summary, "wall_time_s": round(wall, 1)})
+    return FitResult(
+        run.path, bundle_dir, run.report / "index.html", metrics, wall, train_time, skipped, outcome.info
+    )
+
+
+def _check_no_class_lost(task: Task, records: list[Record], usable: list[Record]) -> None:
+    lost = sorted({r.label for r in records if r.label} - {r.label for r in usable})
+    if lost:
+        raise DataError(
+            f"class(es) {', '.join(lost)} have no usable {task.noun}s (all were skipped by the audit): "
+            f"fix or replace those {task.noun}s, or drop the class; `beautytune audit DATA` lists why"
+        )
+
+
+def _launched_worker() -> bool:
+    """True in the extra processes Lightning's DDP launcher starts for multi-GPU training.
+
+    They re-run the same command: they must reuse rank 0's split and run folder, train,
+    and leave the bundle and report to rank 0.
+    """
+    return int(os.environ.get("LOCAL_RANK", "0") or 0) > 0 or int(os.environ.get("NODE_RANK", "0") or 0) > 0
+
+
+def _resumed_config(run: RunDir) -> RunConfig:
+    if not run.config.is_file():
+        raise BeautytuneError(
+            f"cannot resume: {run.config} not found (was {run.path} made by beautytune fit?)"
+        )
+    return RunConfig.load(run.config)
+
+
+def _write_run_files(run: RunDir, cfg: RunConfig, records: list[Record], audit: Any) -> None:
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.write_json(run.config, {**cfg.to_dict(), "versions": _versions()})
+    run.write_split(records)
+    run.write_json(run.split_summary, split_summary(records))
+    audit.write(run.audit)
+
+
+def _versions() -> dict[str, str]:
+    import timm
+
+    from beautytune import __version__
+
+    return {
+        "beautytune": __version__,
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "lightning": L.__version__,
+        "python": sys.version.split()[0],
+    }
