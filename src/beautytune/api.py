@@ -115,6 +115,48 @@ def export(
     return export_onnx(bundle, out, examples)
 
 
+def insights(
+    reviews: str | Path,
+    bundle: str | Path,
+    out: str | Path,
+    *,
+    text_col: str = "text",
+    product_col: str | None = "product_id",
+    product_name_col: str | None = "product_name",
+    skin_type_col: str | None = "skin_type",
+    top_products: int | None = 5,
+    aspects: str | Path | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> Any:
+    """Consumer insight: sentiment per product, skin type and aspect, with quotes (HTML + JSON + chart).
+
+    Sentiment of reviews and of the sentences that mention an aspect comes from the text
+    bundle's Predictor; aspects are found by sentence embeddings (see ``beautytune.insights``).
+    """
+    from beautytune.insights.run import run_insights
+
+    predictor = Predictor.from_bundle(bundle, inference_device())
+
+    def classify(texts: list[str]) -> Any:
+        probs, _ = predictor.predict_probs(texts, batch_size=batch_size)
+        return probs
+
+    return run_insights(
+        reviews,
+        out,
+        classify=classify,
+        labels=predictor.labels,
+        text_col=text_col,
+        product_col=product_col,
+        product_name_col=product_name_col,
+        skin_type_col=skin_type_col,
+        top_products=top_products,
+        aspects=aspects,
+        progress=progress,
+    )
+
+
 def models() -> list[dict[str, Any]]:
     """Registered backbones with parameter count, input size and weight availability."""
     from beautytune.models.registry import registered

@@ -378,6 +378,42 @@ def export(
 
 
 @app.command()
+def insights(
+    reviews: Annotated[Path, typer.Argument(help="CSV of reviews")],
+    bundle: Annotated[Path, typer.Option(help="a text-classification bundle (sentiment)")],
+    out: Annotated[Path, typer.Option(help="folder for index.html, insights.json and charts")] = Path(
+        "insights"
+    ),
+    text_col: Annotated[str, typer.Option(help="column holding review texts")] = "text",
+    product_col: Annotated[str, typer.Option(help="column identifying the product")] = "product_id",
+    product_name_col: Annotated[
+        str, typer.Option(help="column with a readable product name")
+    ] = "product_name",
+    skin_type_col: Annotated[
+        str, typer.Option(help="column with the reviewer's skin type (if any)")
+    ] = "skin_type",
+    top_products: Annotated[int, typer.Option(help="most-reviewed products to report (0: all)")] = 5,
+    aspects: Annotated[Path | None, typer.Option(help="JSON file of aspects: name -> descriptions")] = None,
+) -> None:
+    """What customers talk about, and how they feel about it: per product, skin type and aspect."""
+    result = api.insights(
+        reviews,
+        bundle,
+        out,
+        text_col=text_col,
+        product_col=product_col,
+        product_name_col=product_name_col,
+        skin_type_col=skin_type_col,
+        top_products=top_products or None,
+        aspects=aspects,
+    )
+    out_console.print(
+        f"{result.n_reviews} reviews, {result.n_sentences} sentences, {len(result.products)} products"
+    )
+    out_console.print(f"report: {result.html_path}  json: {result.json_path}")
+
+
+@app.command()
 def models() -> None:
     """List backbones: parameters, input size, whether weights are installed."""
     table = Table("task", "params (M)", "input", Column("weights", no_wrap=True), "notes")

@@ -1,0 +1,1 @@
+"""Consumer insight from reviews: which aspects customers talk about, and how they feel."""
