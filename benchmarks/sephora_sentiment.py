@@ -45,7 +45,16 @@ def main() -> None:
         if baselines is None:
             baselines = [c for c in m["comparisons"] if c["name"].startswith("baseline")]
             for b in baselines:
-                print(json.dumps({"run": b["name"], "test_macro_f1": round(b["macro_f1"], 4), "seconds": b.get("seconds")}), flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "run": b["name"],
+                            "test_macro_f1": round(b["macro_f1"], 4),
+                            "seconds": b.get("seconds"),
+                        }
+                    ),
+                    flush=True,
+                )
         rows.append(
             {
                 "run": f"{backbone} / {strategy}",

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from beautytune.data.records import Record
-from beautytune.evaluate.baselines import BaselineResult
 from beautytune.errors import DataError
+from beautytune.evaluate.baselines import BaselineResult
 from beautytune.evaluate.metrics import compute_metrics
 from beautytune.evaluate.report import write_report
 from beautytune.inference.predictor import Predictor
