@@ -89,7 +89,8 @@ class TextClassification(Task):
         limit = cfg.max_length or source.max_length
 
         def count(texts: list[str]) -> list[int]:
-            return [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
+            # verbose=False: counting overlong texts is the point, not a reason to warn
+            return [len(ids) for ids in tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]]
 
         return audit_text_records(
             records, known_labels=known_labels, max_tokens=limit, count_tokens=count, progress=progress
@@ -104,7 +105,7 @@ class TextClassification(Task):
 
     def build(self, cfg: RunConfig, num_classes: int) -> Built:
         source = resolve_text_encoder(cfg.backbone_name(self))
-        backbone = build_text_backbone(source, init=cfg.init)
+        backbone = build_text_backbone(source, init=cfg.init).train()  # from_pretrained gives eval mode
         head = build_head(backbone.num_features, num_classes, cfg.head_hidden, cfg.head_dropout)
         processor = TextProcessor(
             load_tokenizer(source.path), cfg.max_length or source.max_length, source.name
