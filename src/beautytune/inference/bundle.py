@@ -69,10 +69,10 @@ class BundleMeta:
                 f"{where} is a '{d['task']}' bundle, which this beautytune {__version__} cannot load "
                 f"(it knows {', '.join(TASKS)}): upgrade beautytune"
             )
+        d = {**d, "modality": d.get("modality") or get_task(d["task"]).modality}
         known = set(cls.__dataclass_fields__)
         meta = cls(**{k: v for k, v in d.items() if k in known})
         meta.format_version = FORMAT_VERSION if version == 1 else version
-        meta.modality = d.get("modality", get_task(d["task"]).modality)
         return meta
 
 
