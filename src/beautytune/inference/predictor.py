@@ -47,18 +47,19 @@ class Predictor:
         """Class probabilities per input (a NaN row where it is unusable) and per-input errors."""
         probs = np.full((len(items), len(self.labels)), np.nan)
         errors: list[str | None] = [None] * len(items)
-        for start in range(0, len(items), batch_size):
-            idx, prepared = [], []
-            for i in range(start, min(start + batch_size, len(items))):
-                try:
-                    prepared.append((self.task.prepare_input(items[i], self.processor), 0))
-                    idx.append(i)
-                except InputError as e:
-                    errors[i] = str(e)
-            if prepared:
-                inputs, _ = self._collate(prepared)
-                inputs = {k: v.to(self.device) for k, v in inputs.items()}
-                probs[idx] = torch.softmax(self.model(**inputs).float(), dim=1).cpu().numpy()
+        prepared: list[tuple[int, Any]] = []
+        for i, item in enumerate(items):
+            try:
+                prepared.append((i, self.task.prepare_input(item, self.processor)))
+            except InputError as e:
+                errors[i] = str(e)
+        # Similar sizes batch together (less padding for texts); results go back in input order.
+        prepared.sort(key=lambda ip: self.task.cost(ip[1]))
+        for start in range(0, len(prepared), batch_size):
+            chunk = prepared[start : start + batch_size]
+            inputs, _ = self._collate([(x, 0) for _, x in chunk])
+            inputs = {k: v.to(self.device) for k, v in inputs.items()}
+            probs[[i for i, _ in chunk]] = torch.softmax(self.model(**inputs).float(), dim=1).cpu().numpy()
         return probs, errors
 
     def predict(self, inputs: Sequence[Any], top_k: int = 1, batch_size: int = 32) -> list[dict[str, Any]]:

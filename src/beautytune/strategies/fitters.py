@@ -106,12 +106,15 @@ def extract_features(ctx: FitContext, records: list[Record], key: dict[str, Any]
 
     device = inference_device(ctx.cfg.accelerator)
     model = ctx.model.eval().to(device)
+    # Similar sizes batch together (less padding for texts); features go back in record order.
+    order = sorted(range(len(records)), key=lambda i: ctx.task.cost(ctx.task.record_input(records[i])))
     out = []
-    loader = ctx.data.eval_loader(records)
+    loader = ctx.data.eval_loader([records[i] for i in order])
     for inputs, _ in track(loader, description="extracting features", disable=not ctx.interactive):
         inputs = {k: v.to(device) for k, v in inputs.items()}
         out.append(model.features(**inputs).float().cpu().numpy())
     model.cpu()
-    feats = np.concatenate(out)
+    feats = np.empty((len(records), out[0].shape[1]), dtype=np.float32)
+    feats[order] = np.concatenate(out)
     cache.save_features(key, records, feats)
     return feats

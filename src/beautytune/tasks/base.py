@@ -101,6 +101,10 @@ class Task(ABC):
         reports it for that input and goes on.
         """
 
+    def cost(self, item: Any) -> int:
+        """A size hint for a prepared item: batching similar sizes together cuts padding."""
+        return 0
+
     def expand_inputs(self, inputs: Sequence[Any]) -> list[Any]:
         """What a user passed to predict -> one input each (a folder becomes its images)."""
         return list(inputs)

@@ -139,6 +139,9 @@ class TextClassification(Task):
             raise InputError("empty text")
         return item
 
+    def cost(self, item: Any) -> int:
+        return len(item) if isinstance(item, str) else 0
+
     def input_name(self, item: Any) -> str:
         return item if isinstance(item, str) else f"<{type(item).__name__}>"
 

@@ -72,6 +72,6 @@ class BeautyDataModule(L.LightningDataModule):
         return DataLoader(self.val_ds, batch_size=self.cfg.batch_size * 2, shuffle=False, **self._loader_kw())
 
     def eval_loader(self, records: list[Record]) -> DataLoader[Any]:
-        """Un-augmented, in order: for feature extraction."""
+        """Un-augmented, in the order given: for feature extraction."""
         ds = self.task.dataset(records, self.targets(records), self.processor, self.cfg, train=False)
         return DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=False, **self._loader_kw())
