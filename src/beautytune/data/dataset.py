@@ -74,3 +74,31 @@ class EpochSampler(Sampler[int]):
         counts = np.bincount(self.targets)
         weights = 1.0 / counts[self.targets]
         return iter(rng.choice(n, size=n, replace=True, p=weights / weights.sum()).tolist())
+
+
+class LengthBucketBatchSampler(Sampler[list[int]]):
+    """Batches of similar-length examples in a seeded random order (texts: far less padding).
+
+    Takes the epoch's order from ``sampler`` (shuffled or class-balanced), sorts windows of
+    ``window`` batches by ``costs``, cuts them into batches and shuffles the batches, so
+    every epoch still sees a fresh random mix. Lightning reaches ``sampler.set_epoch``.
+    """
+
+    def __init__(self, sampler: EpochSampler, costs: list[int], batch_size: int, window: int = 50) -> None:
+        self.sampler = sampler
+        self.costs = np.asarray(costs)
+        self.batch_size = batch_size
+        self.window = window
+
+    def __len__(self) -> int:
+        return -(-len(self.sampler) // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = list(self.sampler)
+        span = self.batch_size * self.window
+        batches: list[list[int]] = []
+        for start in range(0, len(order), span):
+            chunk = sorted(order[start : start + span], key=lambda i: self.costs[i])
+            batches += [chunk[j : j + self.batch_size] for j in range(0, len(chunk), self.batch_size)]
+        rng = np.random.default_rng([self.sampler.seed, self.sampler.epoch, 1])
+        return iter([batches[k] for k in rng.permutation(len(batches))])

@@ -91,7 +91,7 @@ class ImageClassification(Task):
             image = load_rgb(item)
         return _eval_transform(processor)(image)
 
-    def expand_inputs(self, inputs: Sequence[Any], text_col: str | None = None) -> list[Any]:
+    def expand_inputs(self, inputs: Sequence[Any]) -> list[Any]:
         """Files stay as given (odd extensions get a per-file error); folders recurse."""
         out: list[Any] = []
         for item in inputs:

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from beautytune.config import RunConfig
-from beautytune.data.dataset import EpochSampler
+from beautytune.data.dataset import EpochSampler, LengthBucketBatchSampler
 from beautytune.data.records import Record, by_split
 from beautytune.errors import DataError
 from beautytune.tasks.base import Task
@@ -38,11 +38,14 @@ class BeautyDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         train, val = by_split(self.records, "train"), by_split(self.records, "val")
+        # validation order does not change its metrics; similar sizes together cut padding
+        val = sorted(val, key=lambda r: self.task.cost(self.task.record_input(r)))
         if not val:
             raise DataError(
                 f"the validation split is empty: add {self.task.noun}s from more groups or raise --val-frac"
             )
         self.train_targets = self.targets(train)
+        self.train_costs = [self.task.cost(self.task.record_input(r)) for r in train]
         self.train_ds = self.task.dataset(train, self.train_targets, self.processor, self.cfg, train=True)
         self.val_ds = self.task.dataset(val, self.targets(val), self.processor, self.cfg, train=False)
 
@@ -60,6 +63,9 @@ class BeautyDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader[Any]:
         sampler = EpochSampler(self.train_targets, self.cfg.seed, balanced=self.cfg.imbalance == "sample")
+        if any(self.train_costs):  # sizes differ (texts): batch similar lengths together
+            buckets = LengthBucketBatchSampler(sampler, self.train_costs, self.cfg.batch_size)
+            return DataLoader(self.train_ds, batch_sampler=buckets, **self._loader_kw())
         return DataLoader(
             self.train_ds,
             batch_size=self.cfg.batch_size,
