@@ -40,7 +40,14 @@ def main() -> None:
         backbone, strategy, *budget = spec.split(":")  # backbone:strategy[:budget]
         out = Path(args.out) / f"{backbone}-{strategy}"
         opts = {**COLUMNS, **SETTINGS[strategy]}
-        r = api.fit(DATA, out, backbone=backbone, strategy=strategy, time_budget=budget[0] if budget else args.budget, **opts)
+        r = api.fit(
+            DATA,
+            out,
+            backbone=backbone,
+            strategy=strategy,
+            time_budget=budget[0] if budget else args.budget,
+            **opts,
+        )
         m = json.loads((r.run_dir / "report" / "metrics.json").read_text())
         if baselines is None:
             baselines = [c for c in m["comparisons"] if c["name"].startswith("baseline")]
