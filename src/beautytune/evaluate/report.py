@@ -374,11 +374,10 @@ def render_html(
     )
 
 
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    """Template environment; StrictUndefined turns a template typo into an error, not a blank."""
+def template_environment(folder: Path) -> jinja2.Environment:
+    """Every report's templates: autoescaped; StrictUndefined turns a template typo into an error."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        loader=jinja2.FileSystemLoader(folder),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -386,6 +385,11 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["fmt"] = format_value
     return env
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return template_environment(Path(__file__).parent / "templates")
 
 
 def format_value(value: Any) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from beautytune.evaluate.report import format_value
+from beautytune.evaluate.report import template_environment
 from beautytune.io import write_bytes_atomic, write_text_atomic
 
 ASPECTS_PNG = "aspects.png"
@@ -186,14 +186,7 @@ def plot_skin_types(groups: list[dict[str, Any]], aspect_names: list[str]) -> Fi
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["fmt"] = format_value
+    env = template_environment(Path(__file__).parent / "templates")
     env.filters["pct"] = lambda v: "—" if v is None else f"{float(v):.0%}"
     env.filters["first_upper"] = lambda s: s[:1].upper() + s[1:]
     env.filters["signed"] = lambda v: "—" if v is None else f"{float(v):+.2f}"
