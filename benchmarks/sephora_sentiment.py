@@ -23,7 +23,14 @@ COLUMNS = {"text_col": "text", "label_from_rating": "rating", "group_col": "prod
 # CPU settings: 128 tokens keep ~90% of these reviews whole (the audit counts the rest)
 SETTINGS = {
     "features": {},
-    "full": {"epochs": 3, "lr": 1e-3, "backbone_lr_mult": 0.05, "batch_size": 32, "max_length": 128},
+    "full": {
+        "epochs": 4,
+        "lr": 1e-3,
+        "backbone_lr_mult": 0.1,
+        "warmup_epochs": 0.3,
+        "batch_size": 32,
+        "max_length": 128,
+    },
     "lora": {"epochs": 3, "lr": 1e-3, "lora_lr_mult": 1.0, "batch_size": 32, "max_length": 128},
     "partial": {"epochs": 3, "lr": 1e-3, "backbone_lr_mult": 0.1, "batch_size": 32, "max_length": 128},
 }
