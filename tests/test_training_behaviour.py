@@ -268,3 +268,29 @@ def test_length_buckets_cover_every_example_once_and_group_lengths() -> None:
     assert list(LengthBucketBatchSampler(sampler, costs, 16)) == batches  # same seed and epoch
     sampler.set_epoch(1)
     assert list(buckets) != batches
+
+
+def test_ddp_shards_are_disjoint_equal_and_cover_the_epoch() -> None:
+    # With Lightning's sampler replacement off, an unsharded sampler would feed every rank
+    # the whole epoch (twice the steps); uneven shards would hang DDP at the last step.
+    from beautytune.data.dataset import LengthBucketBatchSampler
+
+    targets = [0] * 41 + [1] * 10  # 51: not a multiple of the world size
+    full = _order(targets, 5, 1, balanced=False)
+    shards = []
+    for rank in range(2):
+        s = EpochSampler(targets, 5, rank=rank, world=2)
+        s.set_epoch(1)
+        shards.append(list(s))
+        assert len(shards[-1]) == len(s) == 26
+    assert shards[0] == full[0::2] and shards[1] == full[1::2] + full[:1]  # padded by wrapping
+    assert set(shards[0][:25]).isdisjoint(shards[1][:25])
+    assert set(shards[0]) | set(shards[1]) == set(range(51))
+    costs = list(range(51))
+    counts = [
+        len(list(LengthBucketBatchSampler(EpochSampler(targets, 5, rank=r, world=2), costs, 4)))
+        for r in (0, 1)
+    ]
+    assert counts[0] == counts[1] == 7  # the same number of steps on every rank
+    with pytest.raises(ValueError):
+        EpochSampler(targets, 5, rank=2, world=2)

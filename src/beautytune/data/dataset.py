@@ -52,28 +52,42 @@ class EpochSampler(Sampler[int]):
 
     The order of epoch k depends on nothing but the seed and k, so a resumed run sees
     exactly the batches an uninterrupted one would. Lightning calls ``set_epoch``.
+
+    Under DDP every rank draws the same epoch order and keeps every ``world``-th index from
+    ``rank`` (padded by wrapping round, as torch's DistributedSampler does), so the ranks see
+    disjoint shards of equal length and take the same number of steps.
     """
 
-    def __init__(self, targets: list[int], seed: int, balanced: bool = False) -> None:
+    def __init__(
+        self, targets: list[int], seed: int, balanced: bool = False, *, rank: int = 0, world: int = 1
+    ) -> None:
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} outside a world of {world}")
         self.targets = np.asarray(targets)
         self.seed = seed
         self.balanced = balanced
+        self.rank = rank
+        self.world = world
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.targets)
+        return -(-len(self.targets) // self.world)
 
     def __iter__(self) -> Iterator[int]:
         rng = np.random.default_rng([self.seed, self.epoch])
         n = len(self.targets)
-        if not self.balanced:
-            return iter(rng.permutation(n).tolist())
-        counts = np.bincount(self.targets)
-        weights = 1.0 / counts[self.targets]
-        return iter(rng.choice(n, size=n, replace=True, p=weights / weights.sum()).tolist())
+        if self.balanced:
+            counts = np.bincount(self.targets)
+            weights = 1.0 / counts[self.targets]
+            order = rng.choice(n, size=n, replace=True, p=weights / weights.sum())
+        else:
+            order = rng.permutation(n)
+        if self.world > 1:
+            order = np.resize(order, len(self) * self.world)[self.rank :: self.world]
+        return iter(order.tolist())
 
 
 class LengthBucketBatchSampler(Sampler[list[int]]):

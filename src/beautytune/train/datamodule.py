@@ -62,7 +62,15 @@ class BeautyDataModule(L.LightningDataModule):
         return {"num_workers": w, "persistent_workers": w > 0, "collate_fn": self.collate}
 
     def train_dataloader(self) -> DataLoader[Any]:
-        sampler = EpochSampler(self.train_targets, self.cfg.seed, balanced=self.cfg.imbalance == "sample")
+        # Our sampler shards itself under DDP (Lightning's is off: it would hide set_epoch)
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        sampler = EpochSampler(
+            self.train_targets,
+            self.cfg.seed,
+            balanced=self.cfg.imbalance == "sample",
+            rank=rank,
+            world=world,
+        )
         if any(self.train_costs):  # sizes differ (texts): batch similar lengths together
             buckets = LengthBucketBatchSampler(sampler, self.train_costs, self.cfg.batch_size)
             return DataLoader(self.train_ds, batch_sampler=buckets, **self._loader_kw())
@@ -70,7 +78,7 @@ class BeautyDataModule(L.LightningDataModule):
             self.train_ds,
             batch_size=self.cfg.batch_size,
             sampler=sampler,
-            drop_last=len(self.train_targets) > self.cfg.batch_size,
+            drop_last=len(sampler) > self.cfg.batch_size,
             **self._loader_kw(),
         )
 

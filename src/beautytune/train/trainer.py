@@ -23,13 +23,24 @@ class TrainerParts:
             monitor="val_macro_f1",
             mode="max",
             save_top_k=1,
-            save_last=True,
             enable_version_counter=False,
+        )
+        # Lightning writes save_last's copy only in epochs that improved the monitor, so a
+        # run killed after a worse epoch would resume from an older one: keep our own.
+        self.last = L.pytorch.callbacks.ModelCheckpoint(
+            dirpath=run.checkpoints, filename="last", monitor=None, save_top_k=1, enable_version_counter=False
         )
         self.early_stopping = L.pytorch.callbacks.EarlyStopping(
             "val_macro_f1", mode="max", patience=cfg.patience
         )
-        callbacks: list[L.Callback] = [self.checkpoint, self.history, RngState(), self.early_stopping, *extra]
+        callbacks: list[L.Callback] = [
+            self.checkpoint,
+            self.last,
+            self.history,
+            RngState(),
+            self.early_stopping,
+            *extra,
+        ]
         self.timer = None
         if cfg.time_budget:
             self.timer = L.pytorch.callbacks.Timer(
@@ -51,6 +62,7 @@ class TrainerParts:
             log_every_n_steps=1,
             enable_progress_bar=interactive,
             deterministic="warn",
+            use_distributed_sampler=False,  # EpochSampler shards itself (train/datamodule.py)
         )
 
     @property
