@@ -149,6 +149,47 @@ def test_other_strategies_run(strategy: str, tiny_products: Path, tmp_path: Path
         assert m["macro_f1"] > 0.9
 
 
+@pytest.mark.parametrize("strategy", ["gradual", "llrd", "lp-ft", "wise-ft", "bitfit", "lora"])
+def test_new_strategies_fit_end_to_end(strategy: str, tiny_products: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    opts = {**TINY, "epochs": 2, "patience": 10}
+    if strategy == "gradual":
+        opts.update(head_epochs=1)
+    result = api.fit(tiny_products, tmp_path / strategy, strategy=strategy, **opts)
+    bundle = load_bundle(result.bundle)
+    assert bundle.meta.strategy == strategy
+    start = _start_state(len(bundle.labels))
+    final = load_file(str(result.bundle / "model.safetensors"))
+    assert set(final) == set(start)  # adapters merged: a plain network again
+    changed = {k for k in start if not torch.equal(start[k], final[k])}
+    assert {"head.fc.weight", "head.fc.bias"} <= changed
+    share = float(result.info["trainable share"].rstrip("%"))
+    if strategy in ("bitfit", "lora"):
+        assert 0 < share < 30  # a small part of the network
+        kernels = {k for k, v in start.items() if k.startswith("backbone.") and v.ndim == 4}
+        assert (kernels & changed) if strategy == "lora" else not (kernels & changed)
+    elif strategy == "gradual":
+        # head alone in epoch 1, the top group joins in epoch 2 (the bundle holds the best
+        # epoch, which may be the first: the last checkpoint shows the end of epoch 2)
+        assert 0 < share < 100
+        ckpt = torch.load(result.run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+        # last.ckpt is the end of the last epoch even when that epoch did not improve
+        # (Lightning's save_last skips those; resume would go back in time)
+        assert ckpt["epoch"] == 1
+        last = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+        moved = {k for k, v in last.items() if not torch.equal(v, start[k])}
+        assert not {k for k in moved if k.startswith("backbone.conv_stem")}
+        assert {k for k in moved if k.startswith("backbone.")}
+    else:
+        assert share == 100.0  # every layer trains
+    if strategy == "wise-ft":
+        assert 0.0 <= result.info["wise-ft alpha"] <= 1.0
+        assert (result.report.parent / "curve_0.png").is_file()
+        assert "WiSE-FT" in result.report.read_text()
+    assert 0 <= result.metrics["macro_f1"] <= 1
+
+
 def test_features_strategy_reuses_cache(
     tiny_products: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

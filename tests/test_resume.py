@@ -45,14 +45,27 @@ def _probs(run: Path) -> dict[str, list[float]]:
         return {r["path"]: [float(v) for k, v in r.items() if k.startswith("p_")] for r in csv.DictReader(f)}
 
 
+# full; gradual killed right after its freeze -> unfreeze boundary (head alone for epochs
+# 1-2, the top group joins in epoch 3, where the kill lands); LoRA with its adapters and dropout
+STRATEGIES = {
+    "full": [],
+    "gradual": ["--strategy", "gradual", "--head-epochs", "2"],
+    "lora": ["--strategy", "lora", "--lora-r", "4"],
+}
+
+
 @pytest.mark.slow
-def test_sigkill_then_resume_matches_uninterrupted(tiny_products: Path, tmp_path: Path) -> None:
-    ref = _fit(tiny_products, tmp_path / "ref")
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_sigkill_then_resume_matches_uninterrupted(
+    strategy: str, tiny_products: Path, tmp_path: Path
+) -> None:
+    extra = STRATEGIES[strategy]
+    ref = _fit(tiny_products, tmp_path / "ref", *extra)
     _, err = ref.communicate(timeout=600)
     assert ref.returncode == 0, err
 
     run = tmp_path / "killed"
-    proc = _fit(tiny_products, run)
+    proc = _fit(tiny_products, run, *extra)
     history = run / "history.json"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
@@ -67,7 +80,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tiny_products: Path, tmp_path
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert not list((run / "checkpoints").glob(".*.tmp")), "a partial checkpoint was left behind"
 
-    resumed = _fit(tiny_products, run, "--resume")
+    resumed = _fit(tiny_products, run, "--resume")  # the saved config brings the strategy
     _, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err
 

@@ -11,12 +11,13 @@ from beautytune.config import RunConfig, parse_duration
 from beautytune.data.audit import AuditReport
 from beautytune.errors import DataError
 from beautytune.evaluate.evaluate import evaluate_records
-from beautytune.inference.bundle import load_bundle
+from beautytune.inference.bundle import Bundle, load_bundle
 from beautytune.inference.export import ExportResult, export_onnx
 from beautytune.inference.predictor import Predictor
+from beautytune.io import write_json_atomic
 from beautytune.runtime import inference_device
 from beautytune.strategies import strategy_class
-from beautytune.tasks import get_task, task_for
+from beautytune.tasks import task_for
 from beautytune.train.pipeline import FitResult
 from beautytune.train.pipeline import fit as _fit
 
@@ -62,26 +63,25 @@ def fit(
 
 
 def evaluate(
-    bundle: str | Path, data: str | Path, out: str | Path, split: str | None = None, **columns: Any
+    bundle: str | Path,
+    data: str | Path,
+    out: str | Path,
+    split: str | None = None,
+    tta: str = "none",
+    **columns: Any,
 ) -> dict[str, Any]:
     """Evaluate a bundle on every usable example of ``data`` (or of one ``split`` of a manifest)."""
     b = load_bundle(bundle)
-    task = get_task(b.meta.task)
-    cfg = run_config(data, out, task=task.name, **columns)
-    records = task.read(data, cfg)
-    if split is not None:
-        records = [r for r in records if r.split == split]
-        if not records:
-            raise DataError(f"no rows of {data} have split '{split}' (is there a split column?)")
-    report = task.audit(records, cfg, known_labels=b.labels, progress=True)
+    report = _audited(b, data, out, split, columns)
     context = {
         "bundle": str(bundle),
         "data": str(data),
         "backbone": b.meta.backbone,
         "strategy": b.meta.strategy,
+        "test-time augmentation": tta,
     }
     return evaluate_records(
-        Predictor.from_bundle(b, inference_device()),
+        Predictor.from_bundle(b, inference_device(), tta=tta),
         report.usable(),
         Path(out),
         context=context,
@@ -90,11 +90,80 @@ def evaluate(
     )
 
 
+def robustness(
+    bundle: str | Path,
+    data: str | Path,
+    out: str | Path,
+    split: str | None = None,
+    shifts: list[str] | None = None,
+    seed: int = 0,
+    **columns: Any,
+) -> dict[str, Any]:
+    """Macro-F1 of an image bundle on ``data``, clean and under each seeded shift and severity."""
+    from beautytune.evaluate.robustness import run_robustness
+
+    b = load_bundle(bundle)
+    if b.task.modality != "image":
+        raise DataError(f"{bundle} is a {b.task.modality} bundle: robustness shifts are defined for photos")
+    usable = _audited(b, data, out, split, columns).usable()
+    predictor = Predictor.from_bundle(b, inference_device())
+    return run_robustness(predictor, usable, Path(out), shifts=shifts, seed=seed)
+
+
+def adapt(
+    bundle: str | Path,
+    target: str | Path,
+    out: str | Path,
+    eval_data: str | Path | None = None,
+    split: str | None = None,
+    **columns: Any,
+) -> dict[str, Any]:
+    """AdaBN on the unlabelled photos in ``target`` -> ``out/bundle``; with ``eval_data``
+    (labelled photos of the target setting) both bundles are evaluated on it, before / after."""
+    from dataclasses import replace
+
+    from beautytune.inference.adapt import adabn
+    from beautytune.inference.bundle import save_bundle
+
+    b = load_bundle(bundle)
+    if b.task.modality != "image":
+        raise DataError(f"{bundle} is a {b.task.modality} bundle: AdaBN adapts image models")
+    inputs = b.task.expand_inputs([Path(target)])
+    if not Path(target).is_dir() or not inputs:
+        raise DataError(f"{target}: expected a folder of unlabelled photos from the target setting")
+    out = Path(out)
+    keys = ("macro_f1", "accuracy", "balanced_accuracy", "ece")
+    result: dict[str, Any] = {"bundle": str(bundle), "target": str(target)}
+    if eval_data is not None:
+        m = evaluate(bundle, eval_data, out / "eval_before", split=split, **columns)
+        result["before"] = {k: m[k] for k in keys}
+    result["adaptation"] = adabn(b.model, b.task, b.processor, inputs)
+    meta = replace(b.meta, adaptation={**result["adaptation"], "target": str(target)}, metrics={})
+    result["adapted_bundle"] = str(save_bundle(out / "bundle", b.model, meta, b.task, b.processor))
+    if eval_data is not None:
+        m = evaluate(out / "bundle", eval_data, out / "eval_after", split=split, **columns)
+        result["after"] = {k: m[k] for k in keys}
+    write_json_atomic(out / "adapt.json", result)
+    return result
+
+
+def _audited(b: Bundle, data: str | Path, out: str | Path, split: str | None, columns: dict[str, Any]) -> Any:
+    """The audit of ``data`` (one ``split`` of it if given), read the way the bundle's task reads."""
+    cfg = run_config(data, out, task=b.task.name, **columns)
+    records = b.task.read(data, cfg)
+    if split is not None:
+        records = [r for r in records if r.split == split]
+        if not records:
+            raise DataError(f"no rows of {data} have split '{split}' (is there a split column?)")
+    return b.task.audit(records, cfg, known_labels=b.labels, progress=True)
+
+
 def predict(
-    bundle: str | Path, inputs: list[Any], top_k: int = 1, batch_size: int = 32
+    bundle: str | Path, inputs: list[Any], top_k: int = 1, batch_size: int = 32, tta: str = "none"
 ) -> list[dict[str, Any]]:
     """Predict images, folders or texts; an unusable input gets an ``error`` entry instead."""
-    return Predictor.from_bundle(bundle).predict(list(inputs), top_k=top_k, batch_size=batch_size)
+    predictor = Predictor.from_bundle(bundle, tta=tta)
+    return predictor.predict(list(inputs), top_k=top_k, batch_size=batch_size)
 
 
 def predict_csv(

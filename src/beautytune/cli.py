@@ -178,6 +178,46 @@ def fit(
             rich_help_panel=TRAINING,
         ),
     ] = "auto",
+    l2_sp: Annotated[
+        float,
+        typer.Option(
+            help="L2-SP: pull the backbone towards its starting weights (0 = off)", rich_help_panel=TRAINING
+        ),
+    ] = 0.0,
+    ema: Annotated[
+        float,
+        typer.Option(help="EMA of the weights, this decay (e.g. 0.999; 0 = off)", rich_help_panel=TRAINING),
+    ] = 0.0,
+    mixup: Annotated[
+        float,
+        typer.Option(
+            help="mixup alpha, images (0 = off; mixes colours: not for shade labels)",
+            rich_help_panel=TRAINING,
+        ),
+    ] = 0.0,
+    cutmix: Annotated[
+        float, typer.Option(help="cutmix alpha, images (0 = off)", rich_help_panel=TRAINING)
+    ] = 0.0,
+    drop_path: Annotated[
+        float,
+        typer.Option(
+            help="stochastic depth rate of timm backbones that have it (0 = off)", rich_help_panel=TRAINING
+        ),
+    ] = 0.0,
+    adapt_to: Annotated[
+        Path | None,
+        typer.Option(
+            help="unlabelled photos from where the model is used: AdaBN after training",
+            rich_help_panel=TRAINING,
+        ),
+    ] = None,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            help="temperature scaling fitted on the validation split (labels never change)",
+            rich_help_panel=TRAINING,
+        ),
+    ] = True,
     workers: Annotated[int, typer.Option(help="data loader worker processes", rich_help_panel=HARDWARE)] = 0,
     accelerator: Annotated[str, typer.Option(help="auto | cpu | gpu", rich_help_panel=HARDWARE)] = "auto",
     devices: Annotated[str, typer.Option(help="e.g. auto, 1, 4", rich_help_panel=HARDWARE)] = "auto",
@@ -212,6 +252,13 @@ def fit(
         augment=augment,
         patience=patience,
         bn=bn,
+        calibrate=calibrate,
+        adapt_to=str(adapt_to) if adapt_to else None,
+        l2_sp=l2_sp,
+        ema=ema,
+        mixup=mixup,
+        cutmix=cutmix,
+        drop_path=drop_path,
         image_size=image_size,
         head_hidden=hidden,
         head_dropout=head_dropout,
@@ -297,6 +344,9 @@ def evaluate(
     data: Annotated[Path, typer.Argument(help="image folder or CSV manifest")],
     out: Annotated[Path, typer.Option(help="folder for metrics.json and index.html")] = Path("evaluation"),
     split: Annotated[str | None, typer.Option(help="only rows of this split (train/val/test)")] = None,
+    tta: Annotated[
+        str, typer.Option(help="test-time augmentation, images: none | flip (x2 cost) | crops (x6 cost)")
+    ] = "none",
     path_col: PathCol = "path",
     label_col: LabelCol = "label",
     group_col: GroupCol = "group",
@@ -309,12 +359,73 @@ def evaluate(
 ) -> None:
     """Evaluate a bundle on labelled images or texts; writes metrics.json and an HTML report."""
     cols = _columns(path_col, label_col, group_col, split_col, text_col, label_from_rating, rating_thresholds)
-    m = api.evaluate(bundle, data, out, split=split, **cols)
+    m = api.evaluate(bundle, data, out, split=split, tta=tta, **cols)
     out_console.print(
         f"macro-F1 {m['macro_f1']:.3f}  accuracy {m['accuracy']:.3f}  "
         f"balanced accuracy {m['balanced_accuracy']:.3f}  on {m['n']} examples"
+        f"  ({m['predict_seconds']:.1f} s to predict, tta {m['tta']})"
     )
     out_console.print(f"report: {out / 'index.html'}")
+
+
+@app.command()
+def adapt(
+    bundle: Annotated[Path, typer.Argument(help="bundle folder (RUN/bundle) of an image model")],
+    target: Annotated[Path, typer.Argument(help="folder of unlabelled photos from where the model is used")],
+    out: Annotated[Path, typer.Option(help="folder for the adapted bundle and adapt.json")] = Path("adapted"),
+    eval_data: Annotated[
+        Path | None,
+        typer.Option("--eval", help="labelled photos of the target setting: evaluate before and after"),
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="only this split of --eval (train/val/test)")] = None,
+    path_col: PathCol = "path",
+    label_col: LabelCol = "label",
+    group_col: GroupCol = "group",
+    split_col: SplitCol = "split",
+) -> None:
+    """Adapt an image bundle to a new setting (AdaBN: BatchNorm statistics from its photos)."""
+    cols = _columns(path_col, label_col, group_col, split_col, "text", None, "2,3")
+    r = api.adapt(bundle, target, out, eval_data=eval_data, split=split, **cols)
+    a = r["adaptation"]
+    out_console.print(
+        f"AdaBN: {a['batchnorm_layers']} BatchNorm layers re-estimated on {a['target_images']} photos"
+    )
+    if "before" in r:
+        out_console.print(
+            f"macro-F1 on {eval_data}: {r['before']['macro_f1']:.3f} before, {r['after']['macro_f1']:.3f} after"
+        )
+    out_console.print(f"bundle: {r['adapted_bundle']}")
+
+
+@app.command()
+def robustness(
+    bundle: Annotated[Path, typer.Argument(help="bundle folder (RUN/bundle) of an image model")],
+    data: Annotated[Path, typer.Argument(help="labelled image folder or CSV manifest")],
+    out: Annotated[Path, typer.Option(help="folder for robustness.json and robustness.png")] = Path(
+        "robustness"
+    ),
+    split: Annotated[str | None, typer.Option(help="only rows of this split (train/val/test)")] = None,
+    shift: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a shift to apply (repeatable; default all): lighting, white balance, JPEG quality, "
+            "resolution, blur, crop"
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of the perturbations' random parts")] = 0,
+    path_col: PathCol = "path",
+    label_col: LabelCol = "label",
+    group_col: GroupCol = "group",
+    split_col: SplitCol = "split",
+) -> None:
+    """Score a bundle under seeded photo shifts at five severities; writes JSON and a plot."""
+    cols = _columns(path_col, label_col, group_col, split_col, "text", None, "2,3")
+    r = api.robustness(bundle, data, out, split=split, shifts=shift, seed=seed, **cols)
+    out_console.print(f"clean macro-F1 {r['clean']['macro_f1']:.3f} on {r['n']} images")
+    for name, by_sev in r["shifts"].items():
+        scores = "  ".join(f"{by_sev[s]['macro_f1']:.3f}" for s in sorted(by_sev))
+        out_console.print(f"{name:14} severity 1-5: {scores}")
+    out_console.print(f"plot: {out / 'robustness.png'}")
 
 
 @app.command()
@@ -328,6 +439,9 @@ def predict(
     top_k: Annotated[int, typer.Option(help="how many classes to show per input")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per input on stdout")] = False,
     batch_size: int = 32,
+    tta: Annotated[
+        str, typer.Option(help="test-time augmentation, images: none | flip (x2 cost) | crops (x6 cost)")
+    ] = "none",
 ) -> None:
     """Predict classes for images or texts; unusable inputs are reported one by one."""
     paths = paths or []
@@ -336,9 +450,9 @@ def predict(
             raise BeautytuneError("--text-col needs exactly one CSV file")
         results = api.predict_csv(bundle, paths[0], text_col, top_k=top_k, batch_size=batch_size)
     elif text:
-        results = api.predict(bundle, list(text), top_k=top_k, batch_size=batch_size)
+        results = api.predict(bundle, list(text), top_k=top_k, batch_size=batch_size, tta=tta)
     elif paths:
-        results = api.predict(bundle, [str(p) for p in paths], top_k=top_k, batch_size=batch_size)
+        results = api.predict(bundle, [str(p) for p in paths], top_k=top_k, batch_size=batch_size, tta=tta)
     else:
         raise BeautytuneError(
             "nothing to predict: give images or folders, --text TEXT, or FILE.csv --text-col COLUMN"

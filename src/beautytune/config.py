@@ -43,6 +43,17 @@ class RunConfig:
     # (their scale/shift still train); "train": batch statistics, running averages update;
     # "auto": frozen when starting from pretrained weights, train from random init.
     bn: str = "auto"
+    #: fit a temperature on the validation split and ship it in the bundle
+    calibrate: bool = True
+    #: a folder of unlabelled photos from where the model will be used: AdaBN after training
+    adapt_to: str | None = None
+    #: regularisers (train/regularisers.py): L2-SP strength, mixup / cutmix alphas (images),
+    #: stochastic depth rate (timm backbones that have it)
+    l2_sp: float = 0.0
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off)
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    drop_path: float = 0.0
     time_budget: float | None = None  # seconds of training
     seed: int = 0
     val_frac: float = 0.15
@@ -82,6 +93,13 @@ class RunConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise BeautytuneError(f"--{name.replace('_', '-')} must be at least 1")
+        for name in ("l2_sp", "mixup", "cutmix"):
+            if getattr(self, name) < 0:
+                raise BeautytuneError(f"--{name.replace('_', '-')} must be 0 (off) or more")
+        if not 0 <= self.ema < 1:
+            raise BeautytuneError("--ema must be in [0, 1): a decay such as 0.999, or 0 for off")
+        if not 0 <= self.drop_path < 1:
+            raise BeautytuneError("--drop-path must be in [0, 1)")
         if not (0 < self.val_frac < 1 and 0 < self.test_frac < 1 and self.val_frac + self.test_frac < 1):
             raise BeautytuneError("--val-frac and --test-frac must be in (0, 1) and sum to less than 1")
 

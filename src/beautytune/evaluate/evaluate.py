@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from beautytune.errors import DataError
 from beautytune.evaluate.baselines import BaselineResult
 from beautytune.evaluate.metrics import compute_metrics
 from beautytune.evaluate.report import write_report
+from beautytune.inference.calibration import rescale
 from beautytune.inference.predictor import Predictor
 from beautytune.io import write_text_atomic
 
@@ -34,6 +36,7 @@ def evaluate_records(
     comparison_name: str = "this model",
     batch_size: int = 32,
     baselines: list[BaselineResult] | None = None,
+    curves: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Predict every record, write metrics.json, predictions.csv and the HTML report.
 
@@ -51,7 +54,9 @@ def evaluate_records(
         )
     if not records:
         raise DataError(f"nothing to evaluate: no usable {task.noun}s")
+    t0 = time.perf_counter()
     probs, errors = predictor.predict_probs([task.record_input(r) for r in records], batch_size)
+    seconds = time.perf_counter() - t0
     skipped = list(skipped or [])
     keep = [i for i, e in enumerate(errors) if e is None]
     skipped += [{"path": records[i].path, "reason": errors[i]} for i in range(len(records)) if errors[i]]
@@ -61,6 +66,13 @@ def evaluate_records(
     p = probs[keep]
     kept_paths = [records[i].path for i in keep]
     metrics = compute_metrics(y, p, labels)
+    # what prediction cost: test-time augmentation multiplies it by its number of views
+    metrics["tta"] = predictor.tta
+    metrics["predict_seconds"] = round(seconds, 3)
+    if predictor.temperature != 1.0:  # the same predictions before temperature scaling
+        raw = compute_metrics(y, rescale(p, 1.0 / predictor.temperature), labels)
+        metrics["temperature"] = predictor.temperature
+        metrics["uncalibrated"] = {k: raw[k] for k in ("ece", "reliability", "accuracy", "macro_f1")}
     for b in baselines or []:
         scored = compute_metrics(y, b.probs[keep], labels)
         row = {"name": b.name, **{k: scored[k] for k in _COMPARED}, "seconds": round(b.seconds, 1)}
@@ -79,6 +91,7 @@ def evaluate_records(
         paths=kept_paths,
         texts=_texts([task.example_text(records[i]) for i in keep]),
         history=history,
+        curves=curves,
         title=title,
         context=context,
         comparisons=comparisons,

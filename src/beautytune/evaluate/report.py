@@ -63,6 +63,7 @@ def write_report(
     comparisons: list[dict[str, Any]] | None = None,
     skipped: list[dict[str, Any]] | None = None,
     n_worst: int = 16,
+    curves: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write the full report into ``out_dir`` and return the path of its index.html.
 
@@ -71,7 +72,8 @@ def write_report(
     in the report agrees with metrics.json. ``paths[i]`` is the example behind row ``i``
     and is only used for the mistakes gallery: thumbnails of images, or, when ``texts`` is
     given, the texts themselves in the table. The learning-curve plot is skipped when
-    ``history`` is empty. Each file is written atomically.
+    ``history`` is empty; ``curves`` (title -> x, y, xlabel, ylabel) are a strategy's own
+    line plots, e.g. WiSE-FT's validation score by alpha. Each file is written atomically.
     """
     y, p = np.asarray(y_true), np.asarray(probs, dtype=np.float64)
     if not (len(y) == len(p) == len(paths)):
@@ -83,7 +85,9 @@ def write_report(
     if texts is not None:
         for w in worst:
             w["text"] = _snippet(texts[w["index"]])
-    images = _write_plots(out, metrics, labels, history or [], worst, thumbnails=texts is None)
+    images = _write_plots(
+        out, metrics, labels, history or [], worst, thumbnails=texts is None, curves=curves or {}
+    )
     write_json_atomic(
         out / METRICS_JSON,
         {**metrics, "context": context or {}, "comparisons": comparisons or []},
@@ -115,6 +119,7 @@ def _write_plots(
     history: list[dict[str, Any]],
     worst: list[dict[str, Any]],
     thumbnails: bool = True,
+    curves: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Write every PNG and return, in display order, what the HTML needs to show them."""
     plots: list[tuple[str, Figure | None, str, str | None]] = [
@@ -131,6 +136,22 @@ def _write_plots(
             "Bars on the diagonal mean the stated confidence matches accuracy.",
         ),
         (CURVES_PNG, plot_learning_curves(history), "Learning curves", None),
+    ]
+    raw = metrics.get("uncalibrated")
+    if raw:  # the reliability plot before temperature scaling, right after the one after
+        plots.insert(
+            2,
+            (
+                "reliability_uncalibrated.png",
+                plot_reliability(raw["reliability"], raw["ece"]),
+                "Calibration before temperature scaling",
+                f"The same predictions with the logits not divided by T = {metrics['temperature']:.3f}: "
+                "labels and accuracy are identical, only the confidence differs.",
+            ),
+        )
+    plots += [
+        (f"curve_{i}.png", plot_curve(spec, title), title, None)
+        for i, (title, spec) in enumerate((curves or {}).items())
     ]
     if thumbnails:  # text examples are shown as text, in the table after the plots
         plots.append(
@@ -266,6 +287,24 @@ def plot_reliability(bins: Sequence[dict[str, Any]], ece: float) -> Figure:
     bottom.bar(lower, count, width=width, align="edge", color="#9d9d9d", edgecolor="white")
     bottom.set_xlabel("top-1 confidence")
     bottom.set_ylabel("images")
+    return fig
+
+
+def plot_curve(spec: dict[str, Any], title: str) -> Figure:
+    """One line plot from a strategy (``x``, ``y``, ``xlabel``, ``ylabel``), with the point it
+    chose (``chosen``, an x value) or else the highest one marked."""
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.subplots()
+    x, y = list(spec["x"]), list(spec["y"])
+    ax.plot(x, y, marker="o", color="#3b6ea5")
+    best = x.index(spec["chosen"]) if "chosen" in spec else int(np.argmax(y))
+    ax.plot([x[best]], [y[best]], marker="*", markersize=14, color="#d1495b", label=f"chosen: {x[best]:g}")
+    ax.set_xlabel(spec.get("xlabel", ""))
+    ax.set_ylabel(spec.get("ylabel", ""))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    fig.tight_layout()
     return fig
 
 

@@ -42,6 +42,8 @@ class BundleMeta:
     data_fingerprint: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)
+    #: adaptation to a target setting after training (``beautytune adapt``), if any
+    adaptation: dict[str, Any] = field(default_factory=dict)
     beautytune_version: str = __version__
     created: str = ""
     format_version: int = FORMAT_VERSION

@@ -37,7 +37,7 @@ def export_onnx(
     bundle = load_bundle(bundle_path)
     spec = bundle.task.export_spec(bundle.processor, examples)
     target = Path(out) if out else Path(bundle_path) / "model.onnx"
-    model = _WithSoftmax(bundle.model).eval()
+    model = _WithSoftmax(bundle.model, float(bundle.meta.calibration.get("temperature", 1.0))).eval()
     tmp = target.with_name(f".{target.name}.export")
     try:
         with warnings.catch_warnings():
@@ -69,9 +69,12 @@ def export_onnx(
 
 
 class _WithSoftmax(torch.nn.Module):
-    def __init__(self, model: torch.nn.Module) -> None:
+    """Probabilities out, with the bundle's temperature: the same numbers as the Predictor."""
+
+    def __init__(self, model: torch.nn.Module, temperature: float = 1.0) -> None:
         super().__init__()
         self.model = model
+        self.temperature = temperature
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(*args), dim=1)
+        return torch.softmax(self.model(*args) / self.temperature, dim=1)

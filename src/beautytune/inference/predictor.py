@@ -27,8 +27,17 @@ class Predictor:
         processor: Any,
         labels: list[str],
         device: str | torch.device = "cpu",
+        temperature: float = 1.0,
+        tta: str = "none",
     ) -> None:
+        if tta != "none" and tta not in task.tta_modes:
+            offered = ", ".join(task.tta_modes) or "none (this task has no test-time augmentation)"
+            raise BeautytuneError(f"unknown --tta '{tta}' for {task.name}: use none or {offered}")
+        #: test-time augmentation: probabilities averaged over the task's views of each input
+        self.tta = tta
         self.task = task
+        #: logits are divided by this before the softmax (temperature scaling; 1 = none)
+        self.temperature = float(temperature)
         self.processor = processor
         self.labels = list(labels)
         self.device = torch.device(device)
@@ -36,9 +45,12 @@ class Predictor:
         self._collate = task.collate(processor)
 
     @classmethod
-    def from_bundle(cls, path: str | Path | Bundle, device: str | torch.device = "cpu") -> Predictor:
+    def from_bundle(
+        cls, path: str | Path | Bundle, device: str | torch.device = "cpu", tta: str = "none"
+    ) -> Predictor:
         b = path if isinstance(path, Bundle) else load_bundle(path)
-        return cls(b.task, b.model, b.processor, b.labels, device)
+        temperature = float(b.meta.calibration.get("temperature", 1.0))
+        return cls(b.task, b.model, b.processor, b.labels, device, temperature, tta)
 
     @torch.no_grad()
     def predict_probs(
@@ -53,13 +65,22 @@ class Predictor:
                 prepared.append((i, self.task.prepare_input(item, self.processor)))
             except InputError as e:
                 errors[i] = str(e)
+        if self.tta != "none":
+            prepared = [(i, v) for i, x in prepared for v in self.task.tta_views(x, self.tta)]
         # Similar sizes batch together (less padding for texts); results go back in input order.
         prepared.sort(key=lambda ip: self.task.cost(ip[1]))
+        total = np.zeros_like(probs)
+        views = np.zeros(len(items))
         for start in range(0, len(prepared), batch_size):
             chunk = prepared[start : start + batch_size]
             inputs, _ = self._collate([(x, 0) for _, x in chunk])
             inputs = {k: v.to(self.device) for k, v in inputs.items()}
-            probs[[i for i, _ in chunk]] = torch.softmax(self.model(**inputs).float(), dim=1).cpu().numpy()
+            p = torch.softmax(self.model(**inputs).float() / self.temperature, dim=1).cpu().numpy()
+            idx = np.array([i for i, _ in chunk])
+            np.add.at(total, idx, p)
+            np.add.at(views, idx, 1)
+        seen = views > 0
+        probs[seen] = total[seen] / views[seen, None]
         return probs, errors
 
     def predict(self, inputs: Sequence[Any], top_k: int = 1, batch_size: int = 32) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from beautytune.errors import WeightsError
+from beautytune.models import adapters
 from beautytune.models import weights as weights_mod
 from beautytune.models.heads import build_head
 from beautytune.models.registry import BackboneSpec
@@ -40,6 +41,27 @@ class Classifier(nn.Module):
         if callable(own):
             return own()  # type: ignore[no-any-return]
         return timm_layer_groups(self.backbone)
+
+    def apply_lora(self, r: int = 8, alpha: float = 16, dropout: float = 0.0) -> list[nn.Parameter]:
+        """LoRA adapters on the backbone (peft); only they train until :meth:`merge_lora`.
+
+        A text encoder names its targets (``lora_targets``: attention and feed-forward
+        layers of its inner model); any other backbone gets every linear and ungrouped
+        convolution layer.
+        """
+        targets = getattr(self.backbone, "lora_targets", None)
+        if callable(targets):
+            site: tuple[nn.Module, str, list[str]] = (self.backbone, "model", targets())
+        else:
+            site = (self, "backbone", adapters.linear_targets(self.backbone))
+        self._lora_site = site[:2]
+        return adapters.apply_lora(site[0], site[1], site[2], r=r, alpha=alpha, dropout=dropout)
+
+    def merge_lora(self) -> None:
+        """Fold the adapters into the weights: a plain network with its original keys again."""
+        site = self.__dict__.pop("_lora_site", None)
+        if site is not None:
+            adapters.merge_lora(*site)
 
     @property
     def fc(self) -> nn.Linear:
@@ -86,13 +108,23 @@ def build_classifier(
     *,
     init: str = "pretrained",
     weights: str | Path | None = None,
+    drop_path: float = 0.0,
 ) -> tuple[ImageClassifier, str]:
     """Build the network and load the backbone's starting weights.
 
-    ``init`` is "pretrained" (packaged or ``weights``) or "random". Returns the model and
-    a short description of where its weights came from (saved in the bundle).
+    ``init`` is "pretrained" (packaged or ``weights``) or "random"; ``drop_path`` is the
+    stochastic-depth rate of backbones that have it (timm's ``drop_path_rate``). Returns the
+    model and a short description of where its weights came from (saved in the bundle).
     """
-    backbone = spec.build()
+    if drop_path > 0:
+        try:
+            backbone = spec.build(drop_path_rate=drop_path)
+        except TypeError:
+            raise WeightsError(
+                f"{spec.name} has no stochastic depth (drop_path_rate): drop --drop-path"
+            ) from None
+    else:
+        backbone = spec.build()
     source = "random init"
     if weights is not None:
         sd = weights_mod.load_weights_file(weights)

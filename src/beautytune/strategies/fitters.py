@@ -46,6 +46,10 @@ class FitContext:
 class FitOutcome:
     history: list[dict[str, Any]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    #: extra line plots for the report: title -> {"x", "y", "xlabel", "ylabel"}
+    curves: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the validation split took no part in fitting (so it can calibrate the model)
+    val_held_out: bool = True
 
 
 def lightning_fit(
@@ -64,12 +68,16 @@ def lightning_fit(
     if best and Path(best).is_file():
         state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
         lit.load_state_dict(state)
+    if lit.ema is not None:
+        ctx.model.load_state_dict(lit.ema.module.state_dict())
     ctx.model.cpu()
     trainable = sum(p.numel() for p in ctx.model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in ctx.model.parameters())
     info = {
         "epochs run": parts.trainer.current_epoch,
         "best val macro-F1": round(float(parts.checkpoint.best_model_score or 0), 4),
         "trainable params": trainable,
+        "trainable share": f"{100 * trainable / max(1, total):.2f}%",
         "stopped by time budget": parts.stopped_by_budget,
         "stopped early": parts.stopped_early,
     }
@@ -77,10 +85,16 @@ def lightning_fit(
 
 
 def closed_form_head_fit(
-    ctx: FitContext, fit_head: Callable[[np.ndarray, np.ndarray], dict[str, Any]]
+    ctx: FitContext,
+    fit_head: Callable[[np.ndarray, np.ndarray], dict[str, Any]],
+    splits: tuple[str, ...] = ("train", "val"),
 ) -> FitOutcome:
-    """Frozen features of train+val (no epochs to tune, so both train) -> ``fit_head(x, y)``."""
-    train = by_split(ctx.data.records, "train") + by_split(ctx.data.records, "val")
+    """Frozen features of ``splits`` -> ``fit_head(x, y)``.
+
+    Alone (``features``) there are no epochs to tune, so train and val both fit the head;
+    before fine-tuning (``lp-ft``) the probe sees train only, val still picks the epoch.
+    """
+    train = [r for s in splits for r in by_split(ctx.data.records, s)]
     key: dict[str, Any] = {
         "task": ctx.task.name,
         "backbone": ctx.backbone,
@@ -93,7 +107,7 @@ def closed_form_head_fit(
     feats = extract_features(ctx, train, key)
     y = np.array(ctx.data.targets(train))
     info = fit_head(feats, y)
-    return FitOutcome([], info)
+    return FitOutcome([], info, val_held_out="val" not in splits)
 
 
 @torch.no_grad()

@@ -1,8 +1,10 @@
-"""LoRA (peft): low-rank adapters on the backbone's attention and feed-forward layers.
+"""LoRA (peft): low-rank adapters on the backbone, for image and text backbones alike.
 
-Only the adapters and the head train, so a 22 M-parameter encoder fine-tunes with a few
-hundred thousand trainable parameters. After training the adapters are merged into the
-weights: the bundle holds a plain network, loadable without peft.
+Text encoders get adapters on their attention and feed-forward layers, image backbones on
+every linear and ungrouped convolution. Only the adapters and the head train, so a
+22 M-parameter encoder fine-tunes with a few hundred thousand trainable parameters. After
+training the adapters are merged into the weights: the bundle holds a plain network,
+loadable without peft.
 """
 
 from __future__ import annotations
@@ -35,19 +37,12 @@ class LoraStrategy(Strategy):
     options: LoraOptions
 
     def fit(self, ctx: FitContext) -> FitOutcome:
-        backbone = ctx.model.backbone
-        apply, merge = getattr(backbone, "apply_lora", None), getattr(backbone, "merge_lora", None)
-        if apply is None or merge is None:
-            raise BeautytuneError(
-                f"the lora strategy needs a backbone with adapter targets; {ctx.backbone} has none "
-                "(use a text encoder, or another --strategy)"
-            )
         o = self.options
-        adapters = apply(r=o.lora_r, alpha=o.lora_alpha, dropout=o.lora_dropout)
+        adapters = ctx.model.apply_lora(r=o.lora_r, alpha=o.lora_alpha, dropout=o.lora_dropout)
         groups = [
             {"params": adapters, "lr": ctx.cfg.lr * o.lora_lr_mult, "name": "lora"},
             head_group(ctx.model, ctx.cfg),
         ]
         outcome = lightning_fit(ctx, groups)
-        merge()
+        ctx.model.merge_lora()
         return outcome

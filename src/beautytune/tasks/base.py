@@ -101,6 +101,13 @@ class Task(ABC):
         reports it for that input and goes on.
         """
 
+    #: test-time augmentation modes this task offers (besides "none")
+    tta_modes: ClassVar[tuple[str, ...]] = ()
+
+    def tta_views(self, prepared: Any, mode: str) -> list[Any]:
+        """Views of one prepared input whose probabilities are averaged (test-time augmentation)."""
+        return [prepared]
+
     def cost(self, item: Any) -> int:
         """A size hint for a prepared item: batching similar sizes together cuts padding."""
         return 0

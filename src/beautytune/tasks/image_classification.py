@@ -69,7 +69,9 @@ class ImageClassification(Task):
             spec.preprocess if cfg.image_size is None else replace(spec.preprocess, input_size=cfg.image_size)
         )
         head = HeadConfig(cfg.head_hidden, cfg.head_dropout)
-        model, source = build_classifier(spec, num_classes, head, init=cfg.init, weights=cfg.weights)
+        model, source = build_classifier(
+            spec, num_classes, head, init=cfg.init, weights=cfg.weights, drop_path=cfg.drop_path
+        )
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         return Built(model, pp, spec.name, source)
 
@@ -90,6 +92,20 @@ class ImageClassification(Task):
         else:
             image = load_rgb(item)
         return _eval_transform(processor)(image)
+
+    tta_modes = ("flip", "crops")
+
+    def tta_views(self, prepared: Any, mode: str) -> list[Any]:
+        """flip: the image and its mirror; crops: those plus four corner crops (90% of each
+        side, resized back), a cheap multi-crop on the already centre-cropped input."""
+        views = [prepared, prepared.flip(-1)]
+        if mode == "crops":
+            size = prepared.shape[-1]
+            c = round(size * 0.9)
+            for y, x in ((0, 0), (0, size - c), (size - c, 0), (size - c, size - c)):
+                crop = prepared[:, y : y + c, x : x + c].unsqueeze(0)
+                views.append(torch.nn.functional.interpolate(crop, size=(size, size), mode="bilinear")[0])
+        return views
 
     def expand_inputs(self, inputs: Sequence[Any]) -> list[Any]:
         """Files stay as given (odd extensions get a per-file error); folders recurse."""

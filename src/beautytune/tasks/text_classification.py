@@ -101,6 +101,11 @@ class TextClassification(Task):
             raise WeightsError(
                 "text encoders come as a folder: pass --backbone PATH (a Hugging Face model folder)"
             )
+        if cfg.drop_path > 0 or cfg.mixup > 0 or cfg.cutmix > 0 or cfg.adapt_to:
+            raise WeightsError(
+                "--drop-path, --mixup, --cutmix and --adapt-to are for image backbones: text "
+                "encoders have dropout of their own, texts do not mix, and they have no BatchNorm"
+            )
         resolve_text_encoder(cfg.backbone_name(self))
 
     def build(self, cfg: RunConfig, num_classes: int) -> Built:

@@ -13,12 +13,14 @@ from typing import Any
 import lightning as L
 import torch
 from timm.optim import param_groups_weight_decay
+from timm.utils import ModelEmaV3
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from beautytune.config import RunConfig
 from beautytune.models.network import Classifier
 from beautytune.tasks.base import Batch
+from beautytune.train.regularisers import L2SP, build_mixup, soft_cross_entropy
 
 
 class LitClassifier(L.LightningModule):
@@ -35,6 +37,10 @@ class LitClassifier(L.LightningModule):
         self.cfg = cfg
         self.param_groups = param_groups
         self.loss_fn = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=cfg.label_smoothing)
+        self.l2_sp = L2SP(model.backbone, cfg.l2_sp) if cfg.l2_sp > 0 else None
+        self.mixup = build_mixup(cfg.mixup, cfg.cutmix, cfg.label_smoothing, num_classes)
+        # EMA of the weights (timm): validated, checkpointed and shipped instead of the raw ones
+        self.ema = ModelEmaV3(model, decay=cfg.ema, use_warmup=True) if cfg.ema > 0 else None
         self.val_f1 = MulticlassF1Score(num_classes=num_classes, average="macro")
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
 
@@ -59,15 +65,31 @@ class LitClassifier(L.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         inputs, y = batch
-        loss = self.loss_fn(self.model(**inputs), y)
+        x = inputs.get("pixel_values")
+        if self.mixup is not None and x is not None and len(y) % 2 == 0:  # timm mixes pairs
+            mixed, soft = self.mixup(x, y)
+            loss = soft_cross_entropy(self.model(pixel_values=mixed), soft, self.loss_fn.weight)
+        else:
+            loss = self.loss_fn(self.model(**inputs), y)
+        if self.l2_sp is not None:
+            loss = loss + self.l2_sp()
         self._loss_sum += float(loss.detach()) * len(y)
         self._loss_n += len(y)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.ema is not None:
+            self.ema.update(self.model, step=self.global_step)
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """The weights validation scores and the bundle ships: the EMA copy when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         inputs, y = batch
-        logits = self.model(**inputs)
+        logits = self.evaluated(**inputs)
         self.log("val_loss", self.loss_fn(logits, y), on_epoch=True, batch_size=len(y), sync_dist=True)
         self.val_f1.update(logits, y)
         self.val_acc.update(logits, y)
@@ -106,7 +128,9 @@ def split_weight_decay(
     }
     out = []
     for g in groups:
-        params = [p for p in g["params"] if p.requires_grad]
+        # frozen parameters stay in: a strategy may unfreeze them later (gradual), and
+        # AdamW leaves a parameter without a gradient untouched, weight decay included
+        params = list(g["params"])
         for decay, part in (
             (True, [p for p in params if id(p) not in no_decay]),
             (False, [p for p in params if id(p) in no_decay]),

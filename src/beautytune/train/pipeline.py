@@ -25,7 +25,9 @@ from beautytune.data.records import Record, by_split, class_names
 from beautytune.data.split import merge_duplicate_groups, split_records, split_summary
 from beautytune.errors import BeautytuneError, DataError
 from beautytune.evaluate.evaluate import evaluate_records
+from beautytune.inference.adapt import adabn
 from beautytune.inference.bundle import BundleMeta, save_bundle, update_bundle_metrics
+from beautytune.inference.calibration import calibrate_predictor
 from beautytune.inference.predictor import Predictor
 from beautytune.runtime import inference_device, quiet_lightning, tune_cpu_runtime
 from beautytune.strategies import get_strategy
@@ -73,6 +75,8 @@ def fit(
     task = task_for(cfg)
     strategy = get_strategy(cfg.strategy, cfg.strategy_options)
     task.check_backbone(cfg)  # a wrong name or weights file fails before the data is read
+    if cfg.adapt_to and not Path(cfg.adapt_to).is_dir():
+        raise DataError(f"--adapt-to {cfg.adapt_to}: expected a folder of unlabelled photos")
     tune_cpu_runtime()
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -118,6 +122,17 @@ def fit(
         raise
 
     model = built.model.cpu().eval()
+    adaptation: dict[str, Any] = {}
+    if cfg.adapt_to:  # before calibration: the temperature is fitted to the model that ships
+        targets = task.expand_inputs([Path(cfg.adapt_to)])
+        adaptation = {**adabn(model, task, built.processor, targets), "target": cfg.adapt_to}
+        outcome.info["adapted to"] = f"{cfg.adapt_to} (AdaBN, {adaptation['target_images']} photos)"
+    predictor = Predictor(task, model, built.processor, labels, inference_device(cfg.accelerator))
+    calibration: dict[str, Any] = {}
+    if cfg.calibrate and outcome.val_held_out:
+        calibration = calibrate_predictor(predictor, by_split(records, "val"))
+    elif cfg.calibrate:
+        outcome.info["calibration"] = "none: the validation split trained the model"
     meta = BundleMeta(
         task=task.name,
         modality=task.modality,
@@ -128,6 +143,8 @@ def fit(
         head={"hidden": list(cfg.head_hidden), "dropout": cfg.head_dropout, "num_classes": len(labels)},
         strategy=strategy.name,
         data_fingerprint=cache.data_fingerprint(records),
+        calibration=calibration,
+        adaptation=adaptation,
     )
     bundle_dir = save_bundle(run.bundle, model, meta, task, built.processor)
     counts = "/".join(str(len(by_split(records, s))) for s in ("train", "val", "test"))
@@ -143,16 +160,17 @@ def fit(
         "seed": cfg.seed,
         f"train/val/test {task.noun}s": counts,
         "train time (s)": round(train_time, 1),
+        **({"temperature (validation)": calibration["temperature"]} if calibration else {}),
         **outcome.info,
     }
     test = by_split(records, "test")
     skipped = audit.skipped_rows() if audit is not None else []
-    predictor = Predictor(task, model, built.processor, labels, inference_device(cfg.accelerator))
     metrics = evaluate_records(
         predictor,
         test,
         run.report,
         history=outcome.history,
+        curves=outcome.curves,
         context=context,
         comparisons=comparisons,
         skipped=skipped,
@@ -163,6 +181,8 @@ def fit(
     model.cpu()
     wall = time.perf_counter() - start
     summary = {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "ece")}
+    if "uncalibrated" in metrics:
+        summary["ece_uncalibrated"] = metrics["uncalibrated"]["ece"]
     update_bundle_metrics(bundle_dir, {"test": summary, "wall_time_s": round(wall, 1)})
     return FitResult(
         run.path, bundle_dir, run.report / "index.html", metrics, wall, train_time, skipped, outcome.info

@@ -1,0 +1,89 @@
+"""AdaBN: BatchNorm statistics re-estimated on unlabelled target photos, weights untouched."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from beautytune import api
+from beautytune.evaluate.robustness import perturb
+from conftest import TINY, run_cli
+
+
+def _shifted_copies(run: Path, out: Path) -> Path:
+    """The run's test photos under a strong white-balance cast: unlabelled folder + manifest."""
+    (out / "photos").mkdir(parents=True)
+    rows = []
+    with (run / "split.csv").open() as f:
+        for i, row in enumerate(r for r in csv.DictReader(f) if r["split"] == "test"):
+            target = out / "photos" / f"{i:03d}.png"
+            perturb(Image.open(row["path"]).convert("RGB"), "white balance", 5, i).save(target)
+            rows.append({"path": str(target), "label": row["label"]})
+    with (out / "labelled.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["path", "label"])
+        w.writeheader()
+        w.writerows(rows)
+    return out
+
+
+def test_adapt_changes_batchnorm_statistics_only(tiny_products: Path, tmp_path: Path) -> None:
+    fit = api.fit(tiny_products, tmp_path / "run", strategy="full", **{**TINY, "epochs": 1})
+    target = _shifted_copies(fit.run_dir, tmp_path / "target")
+    out = tmp_path / "adapted"
+    r = run_cli(
+        "adapt",
+        str(fit.bundle),
+        str(target / "photos"),
+        "--out",
+        str(out),
+        "--eval",
+        str(target / "labelled.csv"),
+    )
+    assert r.returncode == 0, r.stderr
+    report = json.loads((out / "adapt.json").read_text())
+    assert report["adaptation"]["method"] == "AdaBN" and report["adaptation"]["target_images"] > 1
+    assert (
+        set(report["before"]) == set(report["after"]) == {"macro_f1", "accuracy", "balanced_accuracy", "ece"}
+    )
+    meta = json.loads((out / "bundle" / "bundle.json").read_text())
+    assert meta["adaptation"]["target"] == str(target / "photos")
+    old, new = (
+        load_file(str(fit.bundle / "model.safetensors")),
+        load_file(str(out / "bundle" / "model.safetensors")),
+    )
+    stats = {k for k in old if k.endswith(("running_mean", "running_var"))}
+    assert stats and all(not torch.equal(old[k], new[k]) for k in stats)  # every BatchNorm re-estimated
+    rest = [k for k in old if k not in stats and not k.endswith("num_batches_tracked")]
+    assert all(torch.equal(old[k], new[k]) for k in rest)  # no weight moved
+    assert (out / "eval_after" / "metrics.json").is_file()
+
+
+def test_adapt_refuses_what_it_cannot_adapt(tiny_products: Path, tmp_path: Path) -> None:
+    fit = api.fit(tiny_products, tmp_path / "run", strategy="features", **TINY)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = run_cli("adapt", str(fit.bundle), str(empty), "--out", str(tmp_path / "a"))
+    assert r.returncode != 0 and "unlabelled photos" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_fit_adapt_to_runs_adabn_after_training(tiny_products: Path, tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.mkdir()
+    root = tiny_products if tiny_products.is_dir() else tiny_products.parent
+    for i, p in enumerate(sorted(root.rglob("*.png"))[:12]):
+        perturb(Image.open(p).convert("RGB"), "lighting", 4, i).save(target / f"{i}.png")
+    fit = api.fit(
+        tiny_products, tmp_path / "run", strategy="full", adapt_to=str(target), **{**TINY, "epochs": 1}
+    )
+    meta = json.loads((fit.bundle / "bundle.json").read_text())
+    assert meta["adaptation"]["target_images"] == 12
+    assert "AdaBN" in fit.info["adapted to"]
+    missing = run_cli(
+        "fit", str(tiny_products), "--out", str(tmp_path / "x"), "--adapt-to", str(tmp_path / "nope")
+    )
+    assert missing.returncode != 0 and "--adapt-to" in missing.stderr and not (tmp_path / "x").exists()
