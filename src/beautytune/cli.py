@@ -384,7 +384,7 @@ def adapt(
     split_col: SplitCol = "split",
 ) -> None:
     """Adapt an image bundle to a new setting (AdaBN: BatchNorm statistics from its photos)."""
-    cols = _columns(path_col, label_col, group_col, split_col, "text", None, "2,3")
+    cols = _columns(path_col, label_col, group_col, split_col)
     r = api.adapt(bundle, target, out, eval_data=eval_data, split=split, **cols)
     a = r["adaptation"]
     out_console.print(
@@ -419,7 +419,7 @@ def robustness(
     split_col: SplitCol = "split",
 ) -> None:
     """Score a bundle under seeded photo shifts at five severities; writes JSON and a plot."""
-    cols = _columns(path_col, label_col, group_col, split_col, "text", None, "2,3")
+    cols = _columns(path_col, label_col, group_col, split_col)
     r = api.robustness(bundle, data, out, split=split, shifts=shift, seed=seed, **cols)
     out_console.print(f"clean macro-F1 {r['clean']['macro_f1']:.3f} on {r['n']} images")
     for name, by_sev in r["shifts"].items():

@@ -75,8 +75,10 @@ def fit(
     task = task_for(cfg)
     strategy = get_strategy(cfg.strategy, cfg.strategy_options)
     task.check_backbone(cfg)  # a wrong name or weights file fails before the data is read
-    if cfg.adapt_to and not Path(cfg.adapt_to).is_dir():
-        raise DataError(f"--adapt-to {cfg.adapt_to}: expected a folder of unlabelled photos")
+    if cfg.adapt_to and (
+        not Path(cfg.adapt_to).is_dir() or len(task.expand_inputs([Path(cfg.adapt_to)])) < 2
+    ):  # checked now, not after training
+        raise DataError(f"--adapt-to {cfg.adapt_to}: expected a folder of (at least 2) unlabelled photos")
     tune_cpu_runtime()
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
