@@ -9,23 +9,16 @@ head is already good, so the features move less.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from beautytune.errors import BeautytuneError
-from beautytune.strategies.base import (
-    GradientStrategy,
-    StrategyOptions,
-    backbone_group,
-    head_group,
-    option,
-    set_trainable,
-)
+from beautytune.strategies.base import StrategyOptions, option, set_trainable
 from beautytune.strategies.features import FeaturesOptions, FeaturesStrategy
 from beautytune.strategies.fitters import FitContext, FitOutcome, closed_form_head_fit, lightning_fit
+from beautytune.strategies.full import FullStrategy
 
 if TYPE_CHECKING:
     from beautytune.config import RunConfig
-    from beautytune.models.network import Classifier
 
 
 @dataclass
@@ -37,7 +30,7 @@ class LpFtOptions(StrategyOptions):
             raise BeautytuneError("--probe-C must be positive")
 
 
-class LpFtStrategy(GradientStrategy):
+class LpFtStrategy(FullStrategy):  # the fine-tuning stage trains what full trains
     name = "lp-ft"
     summary = "linear probe (closed form), then fine-tune all layers from the probed head"
     Options = LpFtOptions
@@ -54,11 +47,6 @@ class LpFtStrategy(GradientStrategy):
         return closed_form_head_fit(
             ctx, lambda x, y: probe.fit_head(ctx.model, x, y, seed=ctx.cfg.seed), splits=("train",)
         )
-
-    def param_groups(self, model: Classifier, cfg: RunConfig) -> list[dict[str, Any]]:
-        """The fine-tuning stage: every layer, the backbone at lr x backbone_lr_mult."""
-        set_trainable(model.backbone, True)
-        return [backbone_group(list(model.backbone.parameters()), cfg), head_group(model, cfg)]
 
     def finetune(self, ctx: FitContext) -> FitOutcome:
         return lightning_fit(ctx, self.param_groups(ctx.model, ctx.cfg))
