@@ -1,4 +1,4 @@
-"""AdaBN: BatchNorm statistics re-estimated on unlabelled target photos, weights untouched."""
+"""Adaptation to unlabelled target photos: AdaBN (BatchNorm statistics only), then self-training."""
 
 from __future__ import annotations
 
@@ -31,7 +31,12 @@ def _shifted_copies(run: Path, out: Path) -> Path:
     return out
 
 
-def test_adapt_changes_batchnorm_statistics_only(tiny_products: Path, tmp_path: Path) -> None:
+def _stats_and_weights(state: dict[str, torch.Tensor]) -> tuple[set[str], set[str]]:
+    stats = {k for k in state if k.endswith(("running_mean", "running_var"))}
+    return stats, {k for k in state if k not in stats and not k.endswith("num_batches_tracked")}
+
+
+def test_adapt_adabn_changes_batchnorm_statistics_only(tiny_products: Path, tmp_path: Path) -> None:
     fit = api.fit(tiny_products, tmp_path / "run", strategy="full", **{**TINY, "epochs": 1})
     target = _shifted_copies(fit.run_dir, tmp_path / "target")
     out = tmp_path / "adapted"
@@ -43,10 +48,14 @@ def test_adapt_changes_batchnorm_statistics_only(tiny_products: Path, tmp_path: 
         str(out),
         "--eval",
         str(target / "labelled.csv"),
+        "--self-train-epochs",
+        "0",
     )
     assert r.returncode == 0, r.stderr
     report = json.loads((out / "adapt.json").read_text())
-    assert report["adaptation"]["method"] == "AdaBN" and report["adaptation"]["target_images"] > 1
+    assert report["adaptation"]["adabn"]["method"] == "AdaBN"
+    assert report["adaptation"]["adabn"]["target_images"] > 1
+    assert "self_training" not in report["adaptation"]
     assert (
         set(report["before"]) == set(report["after"]) == {"macro_f1", "accuracy", "balanced_accuracy", "ece"}
     )
@@ -56,11 +65,43 @@ def test_adapt_changes_batchnorm_statistics_only(tiny_products: Path, tmp_path: 
         load_file(str(fit.bundle / "model.safetensors")),
         load_file(str(out / "bundle" / "model.safetensors")),
     )
-    stats = {k for k in old if k.endswith(("running_mean", "running_var"))}
+    stats, rest = _stats_and_weights(old)
     assert stats and all(not torch.equal(old[k], new[k]) for k in stats)  # every BatchNorm re-estimated
-    rest = [k for k in old if k not in stats and not k.endswith("num_batches_tracked")]
     assert all(torch.equal(old[k], new[k]) for k in rest)  # no weight moved
     assert (out / "eval_after" / "metrics.json").is_file()
+
+
+def test_self_training_moves_weights_and_keeps_adabn_statistics(tiny_products: Path, tmp_path: Path) -> None:
+    fit = api.fit(tiny_products, tmp_path / "run", strategy="full", **{**TINY, "epochs": 1})
+    photos = _shifted_copies(fit.run_dir, tmp_path / "target") / "photos"
+    only_bn = api.adapt(fit.bundle, photos, tmp_path / "bn", self_train_epochs=0)
+    # a random tiny model is never confident: a low threshold lets every photo through
+    both = api.adapt(fit.bundle, photos, tmp_path / "st", self_train_epochs=2, pseudo_threshold=0.01, lr=1e-2)
+    st = both["adaptation"]["self_training"]
+    n = len(list(photos.iterdir()))
+    assert st["pseudo_labelled"] == st["target_images"] == n
+    assert sum(st["per_class"].values()) == n and st["epochs"] == 2
+    bn, self_trained = (
+        load_file(str(Path(only_bn["adapted_bundle"]) / "model.safetensors")),
+        load_file(str(Path(both["adapted_bundle"]) / "model.safetensors")),
+    )
+    stats, weights = _stats_and_weights(bn)
+    assert all(torch.equal(bn[k], self_trained[k]) for k in stats)  # BatchNorm frozen while self-training
+    assert any(not torch.equal(bn[k], self_trained[k]) for k in weights)
+
+
+def test_self_training_says_why_it_was_skipped(tiny_products: Path, tmp_path: Path) -> None:
+    fit = api.fit(tiny_products, tmp_path / "run", strategy="full", **{**TINY, "epochs": 1})
+    photos = _shifted_copies(fit.run_dir, tmp_path / "target") / "photos"
+    r = run_cli(
+        "adapt", str(fit.bundle), str(photos), "--out", str(tmp_path / "a"), "--pseudo-threshold", "0.99"
+    )
+    assert r.returncode == 0, r.stderr
+    assert "self-training skipped" in r.stdout and "lower --pseudo-threshold" in r.stdout
+    bad = run_cli(
+        "adapt", str(fit.bundle), str(photos), "--out", str(tmp_path / "b"), "--pseudo-threshold", "2"
+    )
+    assert bad.returncode != 0 and "--pseudo-threshold" in bad.stderr and not (tmp_path / "b").exists()
 
 
 def test_adapt_refuses_what_it_cannot_adapt(tiny_products: Path, tmp_path: Path) -> None:
@@ -71,7 +112,7 @@ def test_adapt_refuses_what_it_cannot_adapt(tiny_products: Path, tmp_path: Path)
     assert r.returncode != 0 and "unlabelled photos" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_fit_adapt_to_runs_adabn_after_training(tiny_products: Path, tmp_path: Path) -> None:
+def test_fit_adapt_to_adapts_after_training(tiny_products: Path, tmp_path: Path) -> None:
     target = tmp_path / "target"
     target.mkdir()
     root = tiny_products if tiny_products.is_dir() else tiny_products.parent
@@ -81,8 +122,8 @@ def test_fit_adapt_to_runs_adabn_after_training(tiny_products: Path, tmp_path: P
         tiny_products, tmp_path / "run", strategy="full", adapt_to=str(target), **{**TINY, "epochs": 1}
     )
     meta = json.loads((fit.bundle / "bundle.json").read_text())
-    assert meta["adaptation"]["target_images"] == 12
-    assert "AdaBN" in fit.info["adapted to"]
+    assert meta["adaptation"]["adabn"]["target_images"] == 12
+    assert "AdaBN" in fit.info["adapted to"] and "self-training" in fit.info["adapted to"]
     missing = run_cli(
         "fit", str(tiny_products), "--out", str(tmp_path / "x"), "--adapt-to", str(tmp_path / "nope")
     )

@@ -116,28 +116,36 @@ def adapt(
     out: str | Path,
     eval_data: str | Path | None = None,
     split: str | None = None,
+    self_train_epochs: int = 2,
+    pseudo_threshold: float = 0.9,
+    lr: float = 1e-4,
     **columns: Any,
 ) -> dict[str, Any]:
-    """AdaBN on the unlabelled photos in ``target`` -> ``out/bundle``; with ``eval_data``
+    """AdaBN, then self-training on confident pseudo-labels (``self_train_epochs=0``: AdaBN
+    only), on the unlabelled photos in ``target`` -> ``out/bundle``; with ``eval_data``
     (labelled photos of the target setting) both bundles are evaluated on it, before / after."""
     from dataclasses import replace
 
-    from beautytune.inference.adapt import adabn
     from beautytune.inference.bundle import save_bundle
+    from beautytune.train.self_training import SelfTraining, adapt_model
 
+    settings = SelfTraining(epochs=self_train_epochs, threshold=pseudo_threshold, lr=lr)
+    settings.validate()
     b = load_bundle(bundle)
     if b.task.modality != "image":
-        raise DataError(f"{bundle} is a {b.task.modality} bundle: AdaBN adapts image models")
+        raise DataError(f"{bundle} is a {b.task.modality} bundle: adapt works on image models")
     inputs = b.task.expand_inputs([Path(target)])
-    if not Path(target).is_dir() or not inputs:
-        raise DataError(f"{target}: expected a folder of unlabelled photos from the target setting")
+    if not Path(target).is_dir() or len(inputs) < 2:
+        raise DataError(
+            f"{target}: expected a folder of (at least 2) unlabelled photos from the target setting"
+        )
     out = Path(out)
     keys = ("macro_f1", "accuracy", "balanced_accuracy", "ece")
     result: dict[str, Any] = {"bundle": str(bundle), "target": str(target)}
     if eval_data is not None:
         m = evaluate(bundle, eval_data, out / "eval_before", split=split, **columns)
         result["before"] = {k: m[k] for k in keys}
-    result["adaptation"] = adabn(b.model, b.task, b.processor, inputs)
+    result["adaptation"] = adapt_model(b.model, b.task, b.processor, b.labels, inputs, settings)
     meta = replace(b.meta, adaptation={**result["adaptation"], "target": str(target)}, metrics={})
     result["adapted_bundle"] = str(save_bundle(out / "bundle", b.model, meta, b.task, b.processor))
     if eval_data is not None:

@@ -31,6 +31,10 @@ DATA, MODEL, STRATEGY, TRAINING, HARDWARE, TEXT = (
     "Hardware (Lightning)",
     "Text data (reviews)",
 )
+SELF_TRAIN_HELP = "epochs of self-training on confident pseudo-labels after AdaBN (0 = AdaBN only)"
+PSEUDO_HELP = "a target photo becomes a pseudo-label when its top class has at least this probability"
+SelfTrainEpochs = Annotated[int, typer.Option(help=SELF_TRAIN_HELP)]
+PseudoThreshold = Annotated[float, typer.Option(help=PSEUDO_HELP)]
 PathCol = Annotated[str, typer.Option(help="manifest column holding image paths", rich_help_panel=DATA)]
 LabelCol = Annotated[str, typer.Option(help="column holding labels", rich_help_panel=DATA)]
 GroupCol = Annotated[
@@ -207,10 +211,12 @@ def fit(
     adapt_to: Annotated[
         Path | None,
         typer.Option(
-            help="unlabelled photos from where the model is used: AdaBN after training",
+            help="unlabelled photos from where the model is used: AdaBN, then self-training, after training",
             rich_help_panel=TRAINING,
         ),
     ] = None,
+    self_train_epochs: Annotated[int, typer.Option(help=SELF_TRAIN_HELP, rich_help_panel=TRAINING)] = 2,
+    pseudo_threshold: Annotated[float, typer.Option(help=PSEUDO_HELP, rich_help_panel=TRAINING)] = 0.9,
     calibrate: Annotated[
         bool,
         typer.Option(
@@ -254,6 +260,8 @@ def fit(
         bn=bn,
         calibrate=calibrate,
         adapt_to=str(adapt_to) if adapt_to else None,
+        self_train_epochs=self_train_epochs,
+        pseudo_threshold=pseudo_threshold,
         l2_sp=l2_sp,
         ema=ema,
         mixup=mixup,
@@ -378,18 +386,31 @@ def adapt(
         typer.Option("--eval", help="labelled photos of the target setting: evaluate before and after"),
     ] = None,
     split: Annotated[str | None, typer.Option(help="only this split of --eval (train/val/test)")] = None,
+    self_train_epochs: SelfTrainEpochs = 2,
+    pseudo_threshold: PseudoThreshold = 0.9,
+    lr: Annotated[float, typer.Option(help="self-training learning rate (the backbone's is a tenth)")] = 1e-4,
     path_col: PathCol = "path",
     label_col: LabelCol = "label",
     group_col: GroupCol = "group",
     split_col: SplitCol = "split",
 ) -> None:
-    """Adapt an image bundle to a new setting (AdaBN: BatchNorm statistics from its photos)."""
+    """Adapt an image bundle to a new setting: AdaBN (BatchNorm statistics from its photos),
+    then self-training on the photos it labels confidently."""
+    from beautytune.train.self_training import describe_adaptation
+
     cols = _columns(path_col, label_col, group_col, split_col)
-    r = api.adapt(bundle, target, out, eval_data=eval_data, split=split, **cols)
-    a = r["adaptation"]
-    out_console.print(
-        f"AdaBN: {a['batchnorm_layers']} BatchNorm layers re-estimated on {a['target_images']} photos"
+    r = api.adapt(
+        bundle,
+        target,
+        out,
+        eval_data=eval_data,
+        split=split,
+        self_train_epochs=self_train_epochs,
+        pseudo_threshold=pseudo_threshold,
+        lr=lr,
+        **cols,
     )
+    out_console.print(describe_adaptation(r["adaptation"]))
     if "before" in r:
         out_console.print(
             f"macro-F1 on {eval_data}: {r['before']['macro_f1']:.3f} before, {r['after']['macro_f1']:.3f} after"

@@ -12,6 +12,7 @@ from beautytune.errors import BeautytuneError
 
 if TYPE_CHECKING:
     from beautytune.tasks.base import Task
+    from beautytune.train.self_training import SelfTraining
 
 
 @dataclass
@@ -45,8 +46,11 @@ class RunConfig:
     bn: str = "auto"
     #: fit a temperature on the validation split and ship it in the bundle
     calibrate: bool = True
-    #: a folder of unlabelled photos from where the model will be used: AdaBN after training
+    #: a folder of unlabelled photos from where the model will be used: AdaBN after training,
+    #: then self-training on its confident pseudo-labels (train/self_training.py)
     adapt_to: str | None = None
+    self_train_epochs: int = 2  # 0: AdaBN only
+    pseudo_threshold: float = 0.9
     #: regularisers (train/regularisers.py): L2-SP strength, mixup / cutmix alphas (images),
     #: stochastic depth rate (timm backbones that have it)
     l2_sp: float = 0.0
@@ -100,11 +104,25 @@ class RunConfig:
             raise BeautytuneError("--ema must be in [0, 1): a decay such as 0.999, or 0 for off")
         if not 0 <= self.drop_path < 1:
             raise BeautytuneError("--drop-path must be in [0, 1)")
+        self.self_training().validate()
         if not (0 < self.val_frac < 1 and 0 < self.test_frac < 1 and self.val_frac + self.test_frac < 1):
             raise BeautytuneError("--val-frac and --test-frac must be in (0, 1) and sum to less than 1")
 
     def backbone_name(self, task: Task) -> str:
         return self.backbone or task.default_backbone
+
+    def self_training(self) -> SelfTraining:
+        """How ``--adapt-to`` self-trains: a tenth of the run's learning rate."""
+        from beautytune.train.self_training import SelfTraining
+
+        return SelfTraining(
+            epochs=self.self_train_epochs,
+            threshold=self.pseudo_threshold,
+            lr=self.lr * 0.1,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            accelerator=self.accelerator,
+        )
 
     @property
     def freeze_bn(self) -> bool:

@@ -25,7 +25,6 @@ from beautytune.data.records import Record, by_split, class_names
 from beautytune.data.split import merge_duplicate_groups, split_records, split_summary
 from beautytune.errors import BeautytuneError, DataError
 from beautytune.evaluate.evaluate import evaluate_records
-from beautytune.inference.adapt import adabn
 from beautytune.inference.bundle import BundleMeta, save_bundle, update_bundle_metrics
 from beautytune.inference.calibration import calibrate_predictor
 from beautytune.inference.predictor import Predictor
@@ -36,6 +35,7 @@ from beautytune.tasks import task_for
 from beautytune.tasks.base import Task
 from beautytune.train.datamodule import BeautyDataModule
 from beautytune.train.rundir import RunDir
+from beautytune.train.self_training import adapt_model, describe_adaptation
 
 
 @dataclass
@@ -127,8 +127,11 @@ def fit(
     adaptation: dict[str, Any] = {}
     if cfg.adapt_to:  # before calibration: the temperature is fitted to the model that ships
         targets = task.expand_inputs([Path(cfg.adapt_to)])
-        adaptation = {**adabn(model, task, built.processor, targets), "target": cfg.adapt_to}
-        outcome.info["adapted to"] = f"{cfg.adapt_to} (AdaBN, {adaptation['target_images']} photos)"
+        adaptation = adapt_model(
+            model, task, built.processor, labels, targets, cfg.self_training(), interactive
+        )
+        adaptation["target"] = cfg.adapt_to
+        outcome.info["adapted to"] = f"{cfg.adapt_to} ({describe_adaptation(adaptation)})"
     predictor = Predictor(task, model, built.processor, labels, inference_device(cfg.accelerator))
     calibration: dict[str, Any] = {}
     if cfg.calibrate and outcome.val_held_out:
