@@ -68,7 +68,7 @@ def build_target(run: Path, out: Path) -> tuple[Path, Path]:
             target = folder / f"{i:05d}.jpg"
             shop_camera(Image.open(row["path"])).save(target, quality=95)
             if row["split"] == "test":
-                rows.append({"path": str(target), "label": row["label"]})
+                rows.append({"path": f"labelled/{target.name}", "label": row["label"]})  # relative to the CSV
     with (out / "labelled.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["path", "label"])
         w.writeheader()
@@ -88,12 +88,17 @@ def main() -> None:
         out = Path(args.out) / run.name
         photos, labelled = build_target(run, out / "target")
         clean = json.loads((run / "bundle" / "bundle.json").read_text())["metrics"]["test"]
-        bn = api.adapt(run / "bundle", photos, out / "adabn", eval_data=labelled, self_train_epochs=0)
+        # bundles older than their stored training-photo statistics get them from the split
+        source = None if (run / "bundle" / "bn_source_stats.safetensors").is_file() else run / "split.csv"
+        bn = api.adapt(
+            run / "bundle", photos, out / "adabn", eval_data=labelled, self_train_epochs=0, source=source
+        )
         st = api.adapt(
             run / "bundle",
             photos,
             out / "self-train",
             eval_data=labelled,
+            source=source,
             self_train_epochs=args.self_train_epochs,
             pseudo_threshold=args.pseudo_threshold,
         )

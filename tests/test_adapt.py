@@ -128,3 +128,33 @@ def test_fit_adapt_to_adapts_after_training(tiny_products: Path, tmp_path: Path)
         "fit", str(tiny_products), "--out", str(tmp_path / "x"), "--adapt-to", str(tmp_path / "nope")
     )
     assert missing.returncode != 0 and "--adapt-to" in missing.stderr and not (tmp_path / "x").exists()
+
+
+def test_adabn_moves_target_statistics_onto_the_training_photos(tiny_products: Path, tmp_path: Path) -> None:
+    """Frozen-BN fine-tuning keeps ImageNet running statistics: AdaBN must aim at the training
+    photos' statistics (stored in the bundle), not overwrite the running ones with the target's."""
+    import shutil
+
+    fit = api.fit(tiny_products, tmp_path / "run", strategy="full", **{**TINY, "epochs": 1, "bn": "frozen"})
+    assert (fit.bundle / "bn_source_stats.safetensors").is_file()
+    train = tmp_path / "train_again"
+    train.mkdir()
+    with (fit.run_dir / "split.csv").open() as f:
+        for i, row in enumerate(r for r in csv.DictReader(f) if r["split"] == "train"):
+            shutil.copy(row["path"], train / f"{i:03d}.png")
+    old = load_file(str(fit.bundle / "model.safetensors"))
+    stats, _ = _stats_and_weights(old)
+    # target = the training photos themselves: nothing to move
+    same = api.adapt(fit.bundle, train, tmp_path / "same", self_train_epochs=0)
+    new = load_file(str(Path(same["adapted_bundle"]) / "model.safetensors"))
+    assert all(torch.allclose(old[k], new[k], rtol=1e-3, atol=1e-4) for k in stats)
+    # without the stored statistics it is plain AdaBN, which replaces the running ones
+    plain_bundle = tmp_path / "plain_bundle"
+    shutil.copytree(fit.bundle, plain_bundle)
+    (plain_bundle / "bn_source_stats.safetensors").unlink()
+    plain = api.adapt(plain_bundle, train, tmp_path / "plain", self_train_epochs=0)
+    moved = load_file(str(Path(plain["adapted_bundle"]) / "model.safetensors"))
+    assert sum(not torch.allclose(old[k], moved[k], rtol=1e-3, atol=1e-4) for k in stats) > len(stats) // 2
+    assert "plain AdaBN" in plain["adaptation"]["adabn"]["source statistics"]
+    again = run_cli("adapt", same["adapted_bundle"], str(train), "--out", str(tmp_path / "again"))
+    assert again.returncode != 0 and "already adapted" in again.stderr

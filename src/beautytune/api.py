@@ -119,13 +119,19 @@ def adapt(
     self_train_epochs: int = 2,
     pseudo_threshold: float = 0.9,
     lr: float = 1e-4,
+    source: str | Path | None = None,
     **columns: Any,
 ) -> dict[str, Any]:
     """AdaBN, then self-training on confident pseudo-labels (``self_train_epochs=0``: AdaBN
     only), on the unlabelled photos in ``target`` -> ``out/bundle``; with ``eval_data``
-    (labelled photos of the target setting) both bundles are evaluated on it, before / after."""
+    (labelled photos of the target setting) both bundles are evaluated on it, before / after.
+
+    AdaBN moves the target photos' statistics onto the training photos', which the bundle
+    stores; ``source`` (the training data: a folder or manifest, its train split when it has
+    one) supplies them for a bundle that does not."""
     from dataclasses import replace
 
+    from beautytune.inference.adapt import source_statistics
     from beautytune.inference.bundle import save_bundle
     from beautytune.train.self_training import SelfTraining, adapt_model
 
@@ -134,20 +140,29 @@ def adapt(
     b = load_bundle(bundle)
     if b.task.modality != "image":
         raise DataError(f"{bundle} is a {b.task.modality} bundle: adapt works on image models")
+    if b.meta.adaptation:
+        raise DataError(
+            f"{bundle} is already adapted (to {b.meta.adaptation.get('target')}): adapt the original bundle"
+        )
     inputs = b.task.expand_inputs([Path(target)])
     if not Path(target).is_dir() or len(inputs) < 2:
         raise DataError(
             f"{target}: expected a folder of (at least 2) unlabelled photos from the target setting"
         )
     out = Path(out)
+    bn_source = b.bn_source
+    if source is not None:
+        records = _audited(b, source, out, None, columns).usable()
+        train = [r for r in records if r.split in ("train", None)] or records
+        bn_source = source_statistics(b.model, b.task, b.processor, [b.task.record_input(r) for r in train])
     keys = ("macro_f1", "accuracy", "balanced_accuracy", "ece")
     result: dict[str, Any] = {"bundle": str(bundle), "target": str(target)}
     if eval_data is not None:
         m = evaluate(bundle, eval_data, out / "eval_before", split=split, **columns)
         result["before"] = {k: m[k] for k in keys}
-    result["adaptation"] = adapt_model(b.model, b.task, b.processor, b.labels, inputs, settings)
+    result["adaptation"] = adapt_model(b.model, b.task, b.processor, b.labels, inputs, settings, bn_source)
     meta = replace(b.meta, adaptation={**result["adaptation"], "target": str(target)}, metrics={})
-    result["adapted_bundle"] = str(save_bundle(out / "bundle", b.model, meta, b.task, b.processor))
+    result["adapted_bundle"] = str(save_bundle(out / "bundle", b.model, meta, b.task, b.processor, bn_source))
     if eval_data is not None:
         m = evaluate(out / "bundle", eval_data, out / "eval_after", split=split, **columns)
         result["after"] = {k: m[k] for k in keys}

@@ -389,6 +389,12 @@ def adapt(
     self_train_epochs: SelfTrainEpochs = 2,
     pseudo_threshold: PseudoThreshold = 0.9,
     lr: Annotated[float, typer.Option(help="self-training learning rate (the backbone's is a tenth)")] = 1e-4,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            help="the training data (folder or manifest), for a bundle without its photos' statistics"
+        ),
+    ] = None,
     path_col: PathCol = "path",
     label_col: LabelCol = "label",
     group_col: GroupCol = "group",
@@ -408,6 +414,7 @@ def adapt(
         self_train_epochs=self_train_epochs,
         pseudo_threshold=pseudo_threshold,
         lr=lr,
+        source=source,
         **cols,
     )
     out_console.print(describe_adaptation(r["adaptation"]))

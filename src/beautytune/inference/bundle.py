@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors.torch import load_file, save_file
 
 from beautytune import __version__
@@ -26,6 +27,8 @@ from beautytune.tasks.base import Task
 
 FORMAT_VERSION = 2  # 2: "processor" (any task) replaced format 1's image-only "preprocess"
 WEIGHTS_FILE = "model.safetensors"
+#: BatchNorm input statistics of the training photos, for adaptation (inference/adapt.py)
+SOURCE_STATS_FILE = "bn_source_stats.safetensors"
 META_FILE = "bundle.json"
 
 
@@ -85,13 +88,22 @@ class Bundle:
     meta: BundleMeta
     path: Path
     task: Task
+    #: BatchNorm input statistics of the training photos (AdaBN's reference), if stored
+    bn_source: dict[str, torch.Tensor] | None = None
 
     @property
     def labels(self) -> list[str]:
         return self.meta.labels
 
 
-def save_bundle(out: Path, model: Classifier, meta: BundleMeta, task: Task, processor: Any) -> Path:
+def save_bundle(
+    out: Path,
+    model: Classifier,
+    meta: BundleMeta,
+    task: Task,
+    processor: Any,
+    bn_source: dict[str, torch.Tensor] | None = None,
+) -> Path:
     """Write the bundle into a temp folder beside ``out``, then swap it in atomically."""
     meta.created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -99,6 +111,8 @@ def save_bundle(out: Path, model: Classifier, meta: BundleMeta, task: Task, proc
     try:
         state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        if bn_source:
+            save_file({k: v.contiguous().cpu() for k, v in bn_source.items()}, str(tmp / SOURCE_STATS_FILE))
         task.save_files(processor, model, tmp)
         write_json_atomic(tmp / META_FILE, meta.to_dict())
         # mkdtemp makes a private folder; a bundle is meant to be shared and served.
@@ -151,4 +165,6 @@ def load_bundle(path: str | Path) -> Bundle:
         first = str(e).strip().splitlines()[0]
         raise BundleError(f"{weights} does not fit backbone '{meta.backbone}': {first}") from None
     model.eval()
-    return Bundle(model, processor, meta, path, task)
+    stats = path / SOURCE_STATS_FILE
+    bn_source = load_file(str(stats)) if stats.is_file() else None
+    return Bundle(model, processor, meta, path, task, bn_source)

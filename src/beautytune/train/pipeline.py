@@ -25,6 +25,7 @@ from beautytune.data.records import Record, by_split, class_names
 from beautytune.data.split import merge_duplicate_groups, split_records, split_summary
 from beautytune.errors import BeautytuneError, DataError
 from beautytune.evaluate.evaluate import evaluate_records
+from beautytune.inference.adapt import source_statistics
 from beautytune.inference.bundle import BundleMeta, save_bundle, update_bundle_metrics
 from beautytune.inference.calibration import calibrate_predictor
 from beautytune.inference.predictor import Predictor
@@ -124,11 +125,16 @@ def fit(
         raise
 
     model = built.model.cpu().eval()
+    # what AdaBN moves target photos towards, now or later with `beautytune adapt`
+    train_inputs = [task.record_input(r) for r in by_split(records, "train")]
+    bn_source = (
+        source_statistics(model, task, built.processor, train_inputs) if task.modality == "image" else {}
+    )
     adaptation: dict[str, Any] = {}
     if cfg.adapt_to:  # before calibration: the temperature is fitted to the model that ships
         targets = task.expand_inputs([Path(cfg.adapt_to)])
         adaptation = adapt_model(
-            model, task, built.processor, labels, targets, cfg.self_training(), interactive
+            model, task, built.processor, labels, targets, cfg.self_training(), bn_source, interactive
         )
         adaptation["target"] = cfg.adapt_to
         outcome.info["adapted to"] = f"{cfg.adapt_to} ({describe_adaptation(adaptation)})"
@@ -151,7 +157,7 @@ def fit(
         calibration=calibration,
         adaptation=adaptation,
     )
-    bundle_dir = save_bundle(run.bundle, model, meta, task, built.processor)
+    bundle_dir = save_bundle(run.bundle, model, meta, task, built.processor, bn_source)
     counts = "/".join(str(len(by_split(records, s))) for s in ("train", "val", "test"))
     context = {
         "data": cfg.data,

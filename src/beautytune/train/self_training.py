@@ -18,6 +18,7 @@ from typing import Any
 
 import lightning as L
 import numpy as np
+import torch
 
 from beautytune.config import RunConfig
 from beautytune.data.records import Record
@@ -57,15 +58,16 @@ def adapt_model(
     labels: list[str],
     inputs: list[Any],
     settings: SelfTraining,
+    source: dict[str, torch.Tensor] | None = None,
     interactive: bool = False,
 ) -> dict[str, Any]:
-    """AdaBN then (``settings.epochs > 0``) self-training on ``inputs``, in place."""
+    """AdaBN (towards the training photos' ``source`` statistics when known) then (``settings.epochs > 0``) self-training on ``inputs``, in place."""
     settings.validate()
     done: dict[str, Any] = {}
     if batchnorm_layers(model):
-        done["adabn"] = adabn(model, task, processor, inputs, settings.batch_size)
+        done["adabn"] = adabn(model, task, processor, inputs, source, settings.seed)
     else:  # transformers (ViT, text encoders) normalise per example: nothing to re-estimate
-        done["adabn"] = {"method": "AdaBN", "skipped": "this backbone has no BatchNorm layers"}
+        done["adabn"] = {"method": "AdaBN", "not applied": "this backbone has no BatchNorm layers"}
     if settings.epochs > 0:
         done["self_training"] = self_train(model, task, processor, labels, inputs, settings, interactive)
     return done
@@ -167,8 +169,8 @@ def self_train(
 def describe_adaptation(done: dict[str, Any]) -> str:
     """One line for the report and the CLI: what adapt_model did."""
     a = done["adabn"]
-    if "skipped" in a:
-        text = f"AdaBN skipped: {a['skipped']}"
+    if "not applied" in a:
+        text = f"AdaBN not applied: {a['not applied']}"
     else:
         text = f"AdaBN on {a['target_images']} photos ({a['batchnorm_layers']} BatchNorm layers)"
     st = done.get("self_training")
