@@ -7,10 +7,11 @@ statistics *are* its training photos' (BatchNorm trained). beautytune fine-tunes
 backbones with BatchNorm frozen at ImageNet statistics, so their running statistics are
 ImageNet's, and plain AdaBN would swap them for the target's: measured on skin_type
 (full, frozen BN), re-estimating on the clean validation photos alone takes test macro-F1
-from 0.953 to 0.360 (benchmarks/adabn_reference.py). So each bundle stores the BatchNorm *input* statistics of its own
-training photos (``bn_source_stats.safetensors``), and adaptation maps the target's onto
-them: per channel, target inputs are standardised with the target's mean and standard
-deviation and moved to the source's, which folds into new running statistics
+from 0.953 to 0.360 (benchmarks/adabn_reference.py). So each bundle stores the BatchNorm
+*input* statistics of its own training photos (``bn_source_stats.safetensors``), and
+adaptation maps the target's onto them: per channel, target inputs are standardised with
+the target's mean and standard deviation and moved to the source's, which folds into new
+running statistics
 
     mean' = mean_t - (mean_s - mean_run) * std_t / std_s,   var' = var_run * var_t / var_s
 
