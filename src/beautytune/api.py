@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from beautytune.auto import AutoResult
 from beautytune.config import RunConfig, parse_duration
 from beautytune.data.audit import AuditReport
-from beautytune.errors import DataError
+from beautytune.errors import BeautytuneError, DataError
 from beautytune.evaluate.evaluate import evaluate_records
 from beautytune.inference.bundle import Bundle, load_bundle
 from beautytune.inference.export import ExportResult, export_onnx
@@ -18,7 +20,8 @@ from beautytune.io import write_json_atomic
 from beautytune.runtime import inference_device
 from beautytune.strategies import strategy_class
 from beautytune.tasks import task_for
-from beautytune.train.pipeline import FitResult
+from beautytune.train.lr_find import LrFindResult
+from beautytune.train.pipeline import FitResult, find_learning_rate
 from beautytune.train.pipeline import fit as _fit
 
 _RUN_FIELDS = {f.name for f in fields(RunConfig)}
@@ -33,15 +36,54 @@ def run_config(data: str | Path, out: str | Path, **options: Any) -> RunConfig:
             strategy_options[name] = options.pop(name)
     if "time_budget" in options:
         options["time_budget"] = parse_duration(options["time_budget"])
+    if options.get("lr") == "auto":  # a range test picks it; ratios between groups hold
+        options["lr"], options["lr_find"] = RunConfig.lr, True
+    elif isinstance(options.get("lr"), str):
+        options["lr"] = parse_lr(options["lr"])
     strategy_class(strategy)  # an unknown strategy is named before its options are judged
     return RunConfig(data=str(data), out=str(out), strategy_options=strategy_options, **options)
 
 
-def audit(data: str | Path, out: str | Path, **columns: Any) -> AuditReport:
-    """Check every example of ``data`` and write ``out/audit.json`` and ``out/audit.md``."""
-    cfg = run_config(data, out, **columns)
+def parse_lr(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise BeautytuneError(f"--lr '{text}': give a number such as 1e-3, or 'auto'") from None
+
+
+def lr_find(
+    data: str | Path,
+    out: str | Path,
+    *,
+    min_lr: float = 1e-6,
+    max_lr: float = 1.0,
+    steps: int = 100,
+    **options: Any,
+) -> LrFindResult:
+    """Learning-rate range test of a ``fit`` with ``options`` on its training split; writes
+    ``out/lr_find.json`` and ``out/lr_find.png`` (the suggestion is ``result.suggestion``)."""
+    return find_learning_rate(run_config(data, out, **options), min_lr, max_lr, steps)
+
+
+def audit(
+    data: str | Path, out: str | Path, *, labels: bool = False, folds: int = 5, **options: Any
+) -> AuditReport:
+    """Check every example of ``data`` and write ``out/audit.json`` and ``out/audit.md``.
+
+    ``labels``: also list likely mislabelled examples (out-of-fold probabilities on frozen
+    features of ``options``' backbone, grouped folds, cleanlab) with a gallery.
+    """
+    cfg = run_config(data, out, **options)
     task = task_for(cfg)
+    if labels:
+        task.check_backbone(cfg)
     report = task.audit(task.read(data, cfg), cfg, progress=True)
+    if labels:
+        from beautytune.data.split import merge_duplicate_groups
+        from beautytune.evaluate.label_issues import label_issues
+
+        usable = merge_duplicate_groups(report.usable(), report.duplicates)
+        report.label_issues = label_issues(task, cfg, usable, folds, interactive=sys.stderr.isatty())
     report.write(Path(out))
     return report
 
@@ -60,6 +102,123 @@ def fit(
     from beautytune.evaluate.baselines import split_baselines
 
     return _fit(cfg, resume=resume, comparisons=comparisons, baselines=split_baselines if baselines else None)
+
+
+def auto(
+    data: str | Path,
+    out: str | Path,
+    *,
+    time_budget: str | float,
+    backbones: list[str] | None = None,
+    strategies: list[str] | None = None,
+    image_sizes: list[int] | None = None,
+    max_trials: int | None = None,
+    **options: Any,
+) -> AutoResult:
+    """Search backbone, strategy, learning rate and input size with Optuna within
+    ``time_budget`` (wall clock, audit and reports included); see :mod:`beautytune.auto`."""
+    from beautytune.auto import auto as _auto
+
+    budget = parse_duration(time_budget)
+    if budget is None or budget <= 0:
+        raise BeautytuneError("auto needs a --time-budget, e.g. 15m")
+    cfg = run_config(data, out, **options)
+    return _auto(
+        cfg,
+        budget,
+        backbones=backbones,
+        strategies=strategies,
+        image_sizes=image_sizes,
+        max_trials=max_trials,
+    )
+
+
+#: settings a finished run may differ in and still count for a comparison
+_SAME_RUN_IGNORES = ("out", "lr", "lr_find", "versions")
+
+
+def compare(
+    data: str | Path,
+    out: str | Path,
+    *,
+    strategies: list[str],
+    seeds: list[int],
+    split_seed: int | None = 0,
+    shots: list[int] | None = None,
+    title: str | None = None,
+    **options: Any,
+) -> list[dict[str, Any]]:
+    """Every strategy x seed as one ``fit`` on the same grouped split (``split_seed``; None:
+    each seed its own split) with the same settings and budget; ``out/<strategy>-s<seed>``
+    run folders plus ``out/leaderboard.{json,md,png}``. Returns the leaderboard, best first.
+
+    A run whose bundle already exists with the same settings is read back, not redone; one
+    interrupted before its bundle is resumed; one made with other settings is refused.
+    With ``shots`` every strategy also runs at each K examples per class (the seeds are then
+    K-shot draws from the same training split), and ``out/shots.png`` draws macro-F1 by K.
+    """
+    from beautytune.evaluate.leaderboard import run_row, write_leaderboard
+
+    classes = {s: strategy_class(s) for s in strategies}  # every name checked before any run
+    given = dict(options.pop("strategy_options", None) or {})
+    given.update({k: options.pop(k) for k in list(options) if k not in _RUN_FIELDS})
+    own = {s: {f.name for f in fields(c.Options)} for s, c in classes.items()}
+    unused = sorted(set(given) - set().union(*own.values()))
+    if unused:
+        raise BeautytuneError(f"no strategy compared has option {', '.join(unused)}")
+    out = Path(out)
+    plan = []  # (run name, shots, seed, config): every run validated before the first starts
+    for strategy in strategies:
+        mine = {k: v for k, v in given.items() if k in own[strategy]}  # each strategy its own
+        ks: list[int | None] = list(shots) if shots else [None]
+        for k in ks:
+            name = strategy if k is None else f"{strategy} k={k}"
+            for seed in seeds:
+                run_dir = out / (f"{strategy}-s{seed}" if k is None else f"{strategy}-k{k}-s{seed}")
+                cfg = run_config(
+                    data,
+                    run_dir,
+                    strategy=strategy,
+                    seed=seed,
+                    split_seed=split_seed,
+                    shots=k,
+                    strategy_options=mine,
+                    **options,
+                )
+                cfg.validate()
+                _check_same_settings(run_dir, cfg)
+                plan.append((name, k, seed, cfg))
+    from beautytune.evaluate.baselines import split_baselines
+
+    rows = []
+    for name, k, seed, cfg in plan:
+        run_dir = Path(cfg.out)
+        row = run_row(run_dir, name, seed)
+        if row is None:
+            _fit(cfg, resume=(run_dir / "checkpoints" / "last.ckpt").is_file(), baselines=split_baselines)
+            row = run_row(run_dir, name, seed)
+        assert row is not None
+        rows.append({**row, "shots": k})
+    board_title = title or f"beautytune compare: {Path(data).name}"
+    return write_leaderboard(out, rows, board_title, split_seed=split_seed, seeds=seeds, shots=shots)
+
+
+def _check_same_settings(run_dir: Path, cfg: RunConfig) -> None:
+    import json
+
+    saved_path = run_dir / "config.json"
+    if not saved_path.is_file():
+        return
+    saved = json.loads(saved_path.read_text())
+    want = cfg.to_dict()
+    for d in (saved, want):  # no split seed means the run's seed: the same split either way
+        d["split_seed"] = d["seed"] if d.get("split_seed") is None else d["split_seed"]
+    differ = sorted(k for k in want if k not in _SAME_RUN_IGNORES and saved.get(k) != want[k])
+    if differ:
+        shown = ", ".join(f"{k} {saved.get(k)!r} (now {want[k]!r})" for k in differ[:4])
+        raise BeautytuneError(
+            f"{run_dir} was made with other settings: {shown}; remove it or choose another --out"
+        )
 
 
 def evaluate(

@@ -31,6 +31,7 @@ DATA, MODEL, STRATEGY, TRAINING, HARDWARE, TEXT = (
     "Hardware (Lightning)",
     "Text data (reviews)",
 )
+LABELS = "Label check (--labels)"
 SELF_TRAIN_HELP = "epochs of self-training on confident pseudo-labels after AdaBN (0 = AdaBN only)"
 PSEUDO_HELP = "a target photo becomes a pseudo-label when its top class has at least this probability"
 SelfTrainEpochs = Annotated[int, typer.Option(help=SELF_TRAIN_HELP)]
@@ -93,10 +94,29 @@ def audit(
     text_col: TextCol = None,
     label_from_rating: FromRating = None,
     rating_thresholds: Thresholds = "2,3",
+    labels: Annotated[
+        bool,
+        typer.Option(
+            "--labels",
+            help="also list likely mislabelled examples (out-of-fold frozen features + cleanlab)",
+            rich_help_panel=LABELS,
+        ),
+    ] = False,
+    folds: Annotated[int, typer.Option(help="grouped folds of the label check", rich_help_panel=LABELS)] = 5,
+    backbone: Annotated[
+        str | None, typer.Option(help="backbone of the label check's features", rich_help_panel=LABELS)
+    ] = None,
+    weights: Annotated[Path | None, typer.Option(help="its weights file", rich_help_panel=LABELS)] = None,
+    image_size: Annotated[int | None, typer.Option(help="its input size", rich_help_panel=LABELS)] = None,
+    max_length: Annotated[int | None, typer.Option(help="tokens per text", rich_help_panel=LABELS)] = None,
+    seed: Annotated[int, typer.Option(help="seed of the folds", rich_help_panel=LABELS)] = 0,
 ) -> None:
     """Check every image or text and report, per file or row, what is wrong or unusual."""
     cols = _columns(path_col, label_col, group_col, split_col, text_col, label_from_rating, rating_thresholds)
-    report = api.audit(data, out, **cols)
+    model = {"backbone": backbone, "weights": str(weights) if weights else None, "image_size": image_size}
+    report = api.audit(
+        data, out, labels=labels, folds=folds, max_length=max_length, seed=seed, **model, **cols
+    )
     s = report.summary
     out_console.print(
         f"audited {s.get('files', len(report.entries))} {'rows' if text_col else 'files'}: {s.get('ok', 0)} ok, "
@@ -106,6 +126,17 @@ def audit(
         out_console.print(f"  [{e.status}] {e.path}: {e.reason}", markup=False)
     if len(report.problems()) > 20:
         out_console.print(f"  ... {len(report.problems()) - 20} more in {out / 'audit.md'}")
+    leaks = report.summary.get("split_leaks", 0)
+    if leaks:
+        out_console.print(f"  {leaks} duplicate sets straddle the given split (leaks): see the report")
+    if report.label_issues is not None:
+        out_console.print(f"likely label issues: {len(report.label_issues)}")
+        for d in report.label_issues[:10]:
+            out_console.print(
+                f"  {d['path']}: given '{d['given']}', suggested '{d['suggested']}' ({d['confidence']:.2f})",
+                markup=False,
+            )
+        out_console.print(f"  list: {out / 'label_issues.json'}")
     out_console.print(f"report: {out / 'audit.md'}  json: {out / 'audit.json'}")
     if strict and report.problems():
         raise typer.Exit(1)
@@ -115,6 +146,13 @@ def fit(
     data: Annotated[Path, typer.Argument(help="image folder, CSV manifest, or CSV of texts")],
     out: Annotated[Path, typer.Option(help="run folder (runs/<name>)", rich_help_panel=DATA)],
     seed: Annotated[int, typer.Option(help="split and training seed", rich_help_panel=DATA)] = 0,
+    split_seed: Annotated[
+        int | None, typer.Option(help="a different seed for the split only", rich_help_panel=DATA)
+    ] = None,
+    shots: Annotated[
+        int | None,
+        typer.Option(help="few-shot: train on K examples per class, drawn with --seed", rich_help_panel=DATA),
+    ] = None,
     val_frac: Annotated[float, typer.Option(rich_help_panel=DATA)] = 0.15,
     test_frac: Annotated[float, typer.Option(rich_help_panel=DATA)] = 0.2,
     path_col: PathCol = "path",
@@ -156,7 +194,13 @@ def fit(
     ] = False,
     epochs: Annotated[int, typer.Option(rich_help_panel=TRAINING)] = 10,
     batch_size: Annotated[int, typer.Option(rich_help_panel=TRAINING)] = 32,
-    lr: Annotated[float, typer.Option(help="head learning rate", rich_help_panel=TRAINING)] = 1e-3,
+    lr: Annotated[
+        str,
+        typer.Option(
+            help="head learning rate, or 'auto': a range test on the training split picks it (see lr-find)",
+            rich_help_panel=TRAINING,
+        ),
+    ] = "1e-3",
     backbone_lr_mult: Annotated[
         float, typer.Option(help="backbone lr = lr x this", rich_help_panel=TRAINING)
     ] = 0.1,
@@ -217,6 +261,13 @@ def fit(
     ] = None,
     self_train_epochs: Annotated[int, typer.Option(help=SELF_TRAIN_HELP, rich_help_panel=TRAINING)] = 2,
     pseudo_threshold: Annotated[float, typer.Option(help=PSEUDO_HELP, rich_help_panel=TRAINING)] = 0.9,
+    drop_label_issues: Annotated[
+        bool,
+        typer.Option(
+            help="leave out train/val examples `audit --labels` flags (test stays whole)",
+            rich_help_panel=DATA,
+        ),
+    ] = False,
     calibrate: Annotated[
         bool,
         typer.Option(
@@ -233,53 +284,29 @@ def fit(
     **strategy_options: Any,
 ) -> None:
     """Fine-tune a pretrained backbone on DATA; writes RUN/bundle and RUN/report."""
-    hidden = tuple(int(h) for h in head_hidden.split(",") if h.strip())
-    given = {k: v for k, v in strategy_options.items() if v is not None}
-    result = api.fit(
-        data,
-        out,
-        resume=resume,
-        time_budget=time_budget,
-        backbone=backbone,
-        strategy=strategy,
-        strategy_options=given,
-        init=init,
-        weights=str(weights) if weights else None,
-        seed=seed,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        backbone_lr_mult=backbone_lr_mult,
-        weight_decay=weight_decay,
-        warmup_epochs=warmup_epochs,
-        schedule=schedule,
-        label_smoothing=label_smoothing,
-        imbalance=imbalance,
-        augment=augment,
-        patience=patience,
-        bn=bn,
-        calibrate=calibrate,
-        adapt_to=str(adapt_to) if adapt_to else None,
-        self_train_epochs=self_train_epochs,
-        pseudo_threshold=pseudo_threshold,
-        l2_sp=l2_sp,
-        ema=ema,
-        mixup=mixup,
-        cutmix=cutmix,
-        drop_path=drop_path,
-        image_size=image_size,
-        head_hidden=hidden,
-        head_dropout=head_dropout,
-        max_length=max_length,
-        val_frac=val_frac,
-        test_frac=test_frac,
-        workers=workers,
-        accelerator=accelerator,
-        devices=devices,
-        precision=precision,
-        **_columns(path_col, label_col, group_col, split_col, text_col, label_from_rating, rating_thresholds),
-    )
-    _print_fit(result)
+    _print_fit(api.fit(**_fit_arguments(locals())))
+
+
+_COLUMN_ARGS = (
+    "path_col",
+    "label_col",
+    "group_col",
+    "split_col",
+    "text_col",
+    "label_from_rating",
+    "rating_thresholds",
+)
+
+
+def _fit_arguments(args: dict[str, Any]) -> dict[str, Any]:
+    """``fit``'s parsed flags as ``api.fit`` keywords (also ``lr-find``'s, which takes them)."""
+    a = dict(args)
+    a["strategy_options"] = {k: v for k, v in a.pop("strategy_options").items() if v is not None}
+    a["head_hidden"] = tuple(int(h) for h in a["head_hidden"].split(",") if h.strip())
+    for name in ("weights", "adapt_to"):
+        a[name] = str(a[name]) if a.get(name) else None
+    a.update(_columns(*(a.pop(k) for k in _COLUMN_ARGS)))
+    return a
 
 
 def _strategy_help() -> str:
@@ -310,6 +337,8 @@ def _with_strategy_options(func: Any) -> Any:
                 continue
             seen.add(field_name)
             flag = "--" + field_name.replace("_", "-")
+            if kind is bool:  # on/off both sayable: the default may be either
+                flag = f"{flag}/--no-{flag[2:]}"
             opt = typer.Option(
                 flag, help=f"{help_text} (default {default})", rich_help_panel=f"strategy: {name}"
             )
@@ -332,6 +361,175 @@ def _with_strategy_options(func: Any) -> Any:
 
 
 app.command(name="fit")(_with_strategy_options(fit))
+
+#: fit flags that mean nothing to a range test (it trains a copy for a few steps)
+_NOT_FOR_LR_FIND = ("resume", "time_budget", "adapt_to", "self_train_epochs", "pseudo_threshold", "calibrate")
+
+
+def lr_find(
+    min_lr: Annotated[float, typer.Option(help="learning rate of the first step")] = 1e-6,
+    max_lr: Annotated[float, typer.Option(help="learning rate of the last step")] = 1.0,
+    steps: Annotated[int, typer.Option(help="training steps of the test")] = 100,
+    **fit_args: Any,
+) -> None:
+    """Learning-rate range test on DATA's training split, with fit's settings; writes
+    OUT/lr_find.png and OUT/lr_find.json. `fit --lr auto` runs it before training."""
+    for name in _NOT_FOR_LR_FIND:
+        fit_args.pop(name, None)
+    result = api.lr_find(min_lr=min_lr, max_lr=max_lr, steps=steps, **_fit_arguments(fit_args))
+    note = " (the loss diverged before --max-lr)" if result.stopped_early else ""
+    out_console.print(f"suggested lr {result.suggestion:.3g} over {len(result.lrs)} steps{note}")
+    out_console.print(
+        f"plot: {Path(fit_args['out']) / 'lr_find.png'}  use: beautytune fit ... --lr {result.suggestion:.3g}"
+    )
+
+
+def _with_fit_options(func: Any, drop: tuple[str, ...]) -> Any:
+    """``func``'s own flags, then every ``fit`` flag but ``drop`` (strategy flags come after)."""
+    import functools
+    import inspect
+
+    own = list(inspect.signature(func, eval_str=True).parameters.values())[:-1]
+    fit_params = [
+        p
+        for p in inspect.signature(fit, eval_str=True).parameters.values()
+        if p.name not in drop and p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    names = {p.name for p in own}
+    fit_names = {p.name for p in fit_params}
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        mine = {k: kwargs.pop(k) for k in names}
+        fit_kw = {k: kwargs.pop(k) for k in fit_names}
+        return func(**mine, **fit_kw, strategy_options=kwargs)  # what is left: strategy flags
+
+    params = [*fit_params[:2], *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own)]
+    params += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in fit_params[2:]]
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {}
+    return wrapper
+
+
+app.command(name="lr-find")(_with_strategy_options(_with_fit_options(lr_find, _NOT_FOR_LR_FIND)))
+
+
+def _seeds(text: str) -> list[int]:
+    """'3' -> 0, 1, 2; '0,4,7' -> those."""
+    try:
+        parts = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise BeautytuneError(f"--seeds '{text}': give a count (3) or a list (0,1,2)") from None
+    if not parts or (len(parts) == 1 and parts[0] < 1):
+        raise BeautytuneError(f"--seeds '{text}': give a count (3) or a list (0,1,2)")
+    return list(range(parts[0])) if len(parts) == 1 else parts
+
+
+def compare(
+    strategies: Annotated[
+        str, typer.Option(help="comma-separated strategies, each run with the same settings")
+    ] = "features,head,full",
+    seeds: Annotated[str, typer.Option(help="a count (3: seeds 0, 1, 2) or a list (0,4,7)")] = "3",
+    split_seed: Annotated[
+        int | None, typer.Option(help="seed of the one grouped split every run shares")
+    ] = 0,
+    shots_list: Annotated[
+        str,
+        typer.Option("--shots", help="few-shot curve: e.g. 1,5,10,20 examples per class, each seed one draw"),
+    ] = "",
+    **fit_args: Any,
+) -> None:
+    """Leaderboard of strategies x seeds on one grouped split, same budget per run (--time-budget);
+    writes OUT/<strategy>-s<seed>/ and OUT/leaderboard.{md,json,png}. Finished runs are reused."""
+    from beautytune.evaluate.leaderboard import table_rows
+
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    try:
+        shots = [int(k) for k in shots_list.split(",") if k.strip()] or None
+    except ValueError:
+        raise BeautytuneError(f"--shots '{shots_list}': give counts per class, e.g. 1,5,10,20") from None
+    board = api.compare(
+        strategies=names, seeds=_seeds(seeds), split_seed=split_seed, shots=shots, **_fit_arguments(fit_args)
+    )
+    head, rows = table_rows(board)
+    table = Table(*head, title="leaderboard (test split)")
+    for r in rows:
+        table.add_row(*r)
+    out_console.print(table)
+    out_console.print(f"leaderboard: {Path(fit_args['out']) / 'leaderboard.md'}")
+    if shots:
+        out_console.print(f"few-shot curve: {Path(fit_args['out']) / 'shots.png'}")
+
+
+def _names(text: str) -> list[str] | None:
+    return [v.strip() for v in text.split(",") if v.strip()] or None
+
+
+def auto(
+    time_budget: Annotated[
+        str, typer.Option(help="wall clock for everything (audit, trials, reports), e.g. 15m")
+    ],
+    backbones: Annotated[
+        str, typer.Option(help="comma-separated backbones to choose from (default: the offline ones)")
+    ] = "",
+    strategies: Annotated[str, typer.Option(help="comma-separated strategies to choose from")] = "",
+    image_sizes: Annotated[str, typer.Option(help="input sizes to choose from, e.g. 128,192")] = "",
+    max_trials: Annotated[int | None, typer.Option(help="stop after this many trials")] = None,
+    **fit_args: Any,
+) -> None:
+    """Choose backbone, strategy, learning rate and input size within a time budget (Optuna,
+    Hyperband pruning); RUN/bundle and RUN/report as from fit, plus RUN/leaderboard.{md,json}."""
+    from beautytune.evaluate.leaderboard import aggregate, table_rows
+
+    try:
+        sizes = [int(v) for v in _names(image_sizes) or []] or None
+    except ValueError:
+        raise BeautytuneError(f"--image-sizes '{image_sizes}': give sizes such as 128,192") from None
+    result = api.auto(
+        time_budget=time_budget,
+        backbones=_names(backbones),
+        strategies=_names(strategies),
+        image_sizes=sizes,
+        max_trials=max_trials,
+        **_fit_arguments(fit_args),
+    )
+    import json as _json
+
+    rows = _json.loads((result.run_dir / "leaderboard.json").read_text())["runs"]
+    head, cells = table_rows(aggregate(rows, "val_macro_f1"))
+    table = Table(*head, title="trials (chosen on validation; test macro-F1 reported)")
+    for r in cells:
+        table.add_row(*r)
+    out_console.print(table)
+    m = result.metrics
+    out_console.print(
+        f"chosen: trial {result.best.number} ({', '.join(f'{k}={v}' for k, v in result.best.params.items())}); "
+        f"test macro-F1 {m['macro_f1']:.3f}; {len(result.trials)} trials in {result.wall_time_s:.0f}s "
+        f"of {result.budget_s:.0f}s"
+    )
+    out_console.print(f"bundle: {result.bundle}")
+    out_console.print(f"report: {result.report}")
+
+
+_CHOSEN_BY_AUTO = (
+    "resume",
+    "strategy",
+    "backbone",
+    "lr",
+    "image_size",
+    "max_length",
+    "time_budget",
+    "adapt_to",
+    "self_train_epochs",
+    "pseudo_threshold",
+    "shots",
+)
+app.command(name="auto")(_with_fit_options(auto, _CHOSEN_BY_AUTO))
+
+
+app.command(name="compare")(
+    _with_strategy_options(_with_fit_options(compare, ("resume", "strategy", "seed", "split_seed", "shots")))
+)
 
 
 def _print_fit(result: Any, name: str = "") -> None:

@@ -32,6 +32,9 @@ class RunConfig:
     epochs: int = 10
     batch_size: int = 32
     lr: float = 1e-3  # head learning rate
+    #: ``--lr auto``: a learning-rate range test on the training split picks ``lr`` first
+    #: (train/lr_find.py); config.json then holds the value found
+    lr_find: bool = False
     backbone_lr_mult: float = 0.1
     weight_decay: float = 0.01
     warmup_epochs: float = 1.0
@@ -60,6 +63,14 @@ class RunConfig:
     drop_path: float = 0.0
     time_budget: float | None = None  # seconds of training
     seed: int = 0
+    #: the grouped split's seed when it should differ from ``seed`` (``compare``: one split,
+    #: several training seeds); None: ``seed``
+    split_seed: int | None = None
+    #: few-shot: keep this many training examples per class (drawn with ``seed``); val and
+    #: test stay whole
+    shots: int | None = None
+    #: train without the examples ``audit --labels`` flags (train and val only: test stays)
+    drop_label_issues: bool = False
     val_frac: float = 0.15
     test_frac: float = 0.2
     workers: int = 0
@@ -94,6 +105,10 @@ class RunConfig:
             value = getattr(self, name)
             if value not in allowed:
                 raise BeautytuneError(f"unknown {name} '{value}': use one of {', '.join(allowed)}")
+        if self.shots is not None and self.shots < 1:
+            raise BeautytuneError("--shots must be at least 1 (examples per class)")
+        if self.lr <= 0:
+            raise BeautytuneError("--lr must be positive, or 'auto' for a range test")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise BeautytuneError(f"--{name.replace('_', '-')} must be at least 1")

@@ -70,6 +70,8 @@ class AuditReport:
     duplicates: list[dict[str, Any]]
     summary: dict[str, Any]
     records: list[Record] = field(default_factory=list, repr=False, compare=False)
+    #: likely mislabelled examples (``audit --labels``; evaluate/label_issues.py), else None
+    label_issues: list[dict[str, Any]] | None = None
 
     def usable(self) -> list[Record]:
         """Records that can be trained on (no error, not a skipped duplicate copy)."""
@@ -92,6 +94,7 @@ class AuditReport:
             "imbalance_ratio": self.imbalance_ratio,
             "duplicates": self.duplicates,
             "entries": [asdict(e) for e in self.entries],
+            **({"label_issues": self.label_issues} if self.label_issues is not None else {}),
         }
 
     def write(self, out_dir: Path) -> tuple[Path, Path]:
@@ -100,6 +103,10 @@ class AuditReport:
         out_dir.mkdir(parents=True, exist_ok=True)
         json_path, md_path = out_dir / "audit.json", out_dir / "audit.md"
         write_json_atomic(json_path, self.to_dict())
+        if self.label_issues is not None:
+            from beautytune.evaluate.label_issues import write_label_issues
+
+            write_label_issues(out_dir, self.label_issues, images=self.summary.get("kind") != "text")
         write_text_atomic(md_path, _markdown(self))
         return json_path, md_path
 
@@ -141,6 +148,7 @@ def audit_records(
     ]
     duplicates = _mark_exact_duplicates(records, scans, names)
     duplicates += _mark_near_duplicates(records, scans, names, near_dup_distance)
+    mark_split_leaks(records, duplicates)
     entries = [_entry(r, s) for r, s in zip(records, scans, strict=True)]
     counts = _usable_class_counts(entries)
     ratio = round(max(counts.values()) / min(counts.values()), 3) if counts else 0.0
@@ -382,6 +390,16 @@ def _dup_set(
     }
 
 
+def mark_split_leaks(records: list[Record], duplicates: list[dict[str, Any]]) -> None:
+    """A duplicate set spread over several splits of a user-given split column is a leak:
+    the test score would credit the model for remembering. Marked ``across_splits``."""
+    split_of = {r.path: r.split for r in records}
+    for d in duplicates:
+        splits = sorted({split_of.get(p) or "" for p in d["paths"]} - {""})
+        if len(splits) > 1:
+            d["across_splits"] = splits
+
+
 # --- assembling the report -----------------------------------------------------------
 
 
@@ -424,6 +442,7 @@ def _summary(
         "exact_duplicate_sets": sum(d["kind"] == "exact" for d in duplicates),
         "near_duplicate_sets": sum(d["kind"] == "near" for d in duplicates),
         "conflicting_duplicate_sets": sum(bool(d["conflicting"]) for d in duplicates),
+        "split_leaks": sum("across_splits" in d for d in duplicates),
         "seconds": round(seconds, 2),
     }
 
@@ -484,9 +503,35 @@ def _markdown(report: AuditReport) -> str:
         f"Imbalance ratio (largest / smallest class): {report.imbalance_ratio:g}",
         "",
     ]
+    lines += _leak_table(report, names)
     lines += _text_problem_table(report, names) if text else _problem_table(report, names)
     lines += _notes_table(report, names)
+    if report.label_issues is not None:
+        from beautytune.evaluate.label_issues import markdown
+
+        lines += markdown(report.label_issues, images=not text)
     return "\n".join(lines) + "\n"
+
+
+def _leak_table(report: AuditReport, names: _Namer) -> list[str]:
+    leaks = [d for d in report.duplicates if "across_splits" in d]
+    if not leaks:
+        return []
+    rows = [
+        f"| {d['kind']} | {', '.join(d['across_splits'])} | {_cell(', '.join(names(p) for p in d['paths'][:4]))} |"
+        for d in leaks
+    ]
+    return [
+        "## Leaks across the given split",
+        "",
+        f"{len(leaks)} sets of duplicates sit in more than one split of the split column: the test "
+        "score counts them as unseen. Move each set into one split.",
+        "",
+        "| kind | splits | files |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def _problem_table(report: AuditReport, names: _Namer) -> list[str]:

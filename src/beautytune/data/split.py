@@ -55,6 +55,29 @@ def split_records(
     return sorted(out, key=lambda r: r.path)
 
 
+#: training examples a few-shot run leaves out (kept in split.csv so the draw is on record)
+UNUSED = "unused"
+#: train / val examples ``--drop-label-issues`` leaves out; test examples are never dropped
+LABEL_ISSUE = "label_issue"
+
+
+def drop_examples(records: list[Record], paths: set[str], marker: str) -> list[Record]:
+    """Mark train and val records whose path is in ``paths`` with split ``marker``."""
+    return [r.with_split(marker) if r.path in paths and r.split in ("train", "val") else r for r in records]
+
+
+def keep_shots(records: list[Record], shots: int, seed: int) -> list[Record]:
+    """Keep ``shots`` training examples per class, drawn with ``seed``; the rest of the
+    training split becomes ``unused``. Validation and test stay whole: they measure."""
+    rng = np.random.default_rng(seed)
+    train = sorted((r for r in records if r.split == "train"), key=lambda r: r.path)
+    keep: set[str] = set()
+    for label in sorted({r.label for r in train}):
+        paths = [r.path for r in train if r.label == label]
+        keep.update(paths[i] for i in rng.permutation(len(paths))[:shots])
+    return [r.with_split(UNUSED) if r.split == "train" and r.path not in keep else r for r in records]
+
+
 def _hold_out(records: list[Record], frac: float, seed: int) -> tuple[list[Record], list[Record]]:
     """Hold out about ``frac`` of the records as whole groups, stratified by label."""
     n_splits = max(2, round(1 / frac))

@@ -30,6 +30,7 @@ from beautytune.data.audit import (
     _Scan,
     _summary,
     _usable_class_counts,
+    mark_split_leaks,
 )
 from beautytune.data.records import Record
 
@@ -55,6 +56,7 @@ def audit_text_records(
     known = set(known_labels) if known_labels is not None else None
     scans = [_scan_text(r, known) for r in records]
     duplicates = _mark_exact_duplicates(records, scans)
+    mark_split_leaks(records, duplicates)
     truncated = 0
     if count_tokens is not None and max_tokens is not None:
         truncated = _mark_overlong(records, scans, max_tokens, count_tokens, progress)

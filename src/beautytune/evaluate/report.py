@@ -166,7 +166,7 @@ def _write_plots(
     for name, fig, title, note in plots:
         if fig is None:  # e.g. no training history: skip the plot, not the report
             continue
-        _write_png(out / name, fig)
+        write_png(out / name, fig)
         shown.append({"file": name, "title": title, "note": note})
     return shown
 
@@ -291,14 +291,15 @@ def plot_reliability(bins: Sequence[dict[str, Any]], ece: float) -> Figure:
 
 
 def plot_curve(spec: dict[str, Any], title: str) -> Figure:
-    """One line plot from a strategy (``x``, ``y``, ``xlabel``, ``ylabel``), with the point it
-    chose (``chosen``, an x value) or else the highest one marked."""
+    """One line plot from a strategy (``x``, ``y``, ``xlabel``, ``ylabel``, optional ``xscale``),
+    with the point it chose (``chosen``, an x value) or else the highest one marked."""
     fig = Figure(figsize=(6, 3.6))
     ax = fig.subplots()
     x, y = list(spec["x"]), list(spec["y"])
-    ax.plot(x, y, marker="o", color="#3b6ea5")
+    ax.plot(x, y, marker="o" if len(x) <= 30 else None, color="#3b6ea5")
     best = x.index(spec["chosen"]) if "chosen" in spec else int(np.argmax(y))
-    ax.plot([x[best]], [y[best]], marker="*", markersize=14, color="#d1495b", label=f"chosen: {x[best]:g}")
+    ax.plot([x[best]], [y[best]], marker="*", markersize=14, color="#d1495b", label=f"chosen: {x[best]:.3g}")
+    ax.set_xscale(spec.get("xscale", "linear"))
     ax.set_xlabel(spec.get("xlabel", ""))
     ax.set_ylabel(spec.get("ylabel", ""))
     ax.set_title(title)
@@ -338,7 +339,9 @@ def plot_learning_curves(history: Sequence[dict[str, Any]]) -> Figure | None:
     return fig
 
 
-def plot_worst_errors(worst: Sequence[dict[str, Any]], n_cols: int = 4) -> Figure:
+def plot_worst_errors(
+    worst: Sequence[dict[str, Any]], n_cols: int = 4, captions: tuple[str, str] = ("true", "pred")
+) -> Figure:
     """Thumbnail grid of confident mistakes; unreadable files get a grey placeholder.
 
     A missing or broken file must not stop the report (the image may have moved since
@@ -369,7 +372,7 @@ def plot_worst_errors(worst: Sequence[dict[str, Any]], n_cols: int = 4) -> Figur
                 color="#333333",
             )
         ax.set_title(
-            f"true: {_short(item['true'])}\npred: {_short(item['pred'])} "
+            f"{captions[0]}: {_short(item['true'])}\n{captions[1]}: {_short(item['pred'])} "
             f"({item['confidence']:.2f})\n{_short(Path(item['path']).name)}",
             fontsize=8.5,
             loc="left",
@@ -462,7 +465,7 @@ def _columns(rows: Iterable[dict[str, Any]], first: Sequence[str] = ()) -> list[
 # --------------------------------------------------------------------------- helpers
 
 
-def _write_png(path: Path, fig: Figure) -> None:
+def write_png(path: Path, fig: Figure) -> None:
     """Render ``fig`` to PNG bytes in memory, then write them atomically."""
     buf = io.BytesIO()
     FigureCanvasAgg(fig).print_png(buf)

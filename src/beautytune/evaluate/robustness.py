@@ -131,9 +131,9 @@ def run_robustness(
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "robustness.json", result)
     fig = plot_robustness(result)
-    from beautytune.evaluate.report import _write_png
+    from beautytune.evaluate.report import write_png
 
-    _write_png(out / "robustness.png", fig)
+    write_png(out / "robustness.png", fig)
     return result
 
 

@@ -38,7 +38,7 @@ def write_insights_report(out: Path, doc: dict[str, Any]) -> tuple[Path, list[Pa
     groups = [doc["overall"], *doc["products"]]
     charts: list[dict[str, Any]] = []
     fig = plot_aspect_panels(groups[:MAX_PANELS], pos, neg)
-    _write_png(out / ASPECTS_PNG, fig)
+    write_png(out / ASPECTS_PNG, fig)
     charts.append(
         {
             "file": ASPECTS_PNG,
@@ -52,7 +52,7 @@ def write_insights_report(out: Path, doc: dict[str, Any]) -> tuple[Path, list[Pa
         }
     )
     if doc["skin_types"]:
-        _write_png(
+        write_png(
             out / SKIN_TYPES_PNG, plot_skin_types(doc["skin_types"], [a["name"] for a in doc["aspects"]])
         )
         charts.append(
@@ -193,7 +193,7 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _write_png(path: Path, fig: Figure) -> None:
+def write_png(path: Path, fig: Figure) -> None:
     buf = io.BytesIO()
     FigureCanvasAgg(fig).print_png(buf)
     write_bytes_atomic(path, buf.getvalue())

@@ -15,6 +15,7 @@ from beautytune.strategies.llrd import LlrdStrategy
 from beautytune.strategies.lora import LoraStrategy
 from beautytune.strategies.lp_ft import LpFtStrategy
 from beautytune.strategies.partial import PartialStrategy
+from beautytune.strategies.prototype import PrototypeStrategy
 from beautytune.strategies.wise_ft import WiseFtStrategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
@@ -30,6 +31,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
         LpFtStrategy,
         WiseFtStrategy,
         BitFitStrategy,
+        PrototypeStrategy,
     )
 }
 

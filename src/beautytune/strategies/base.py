@@ -75,6 +75,11 @@ class Strategy:
     def fit(self, ctx: FitContext) -> FitOutcome:
         raise NotImplementedError
 
+    def lr_groups(self, model: Classifier, cfg: RunConfig) -> list[dict[str, Any]] | None:
+        """What ``--lr`` scales, set up on ``model`` (the learning-rate range test's copy);
+        None when the strategy has no learning rate."""
+        return None
+
 
 class GradientStrategy(Strategy):
     """A strategy trained by the Lightning loop: it only says what trains at which lr."""
@@ -85,6 +90,9 @@ class GradientStrategy(Strategy):
 
     def callbacks(self, cfg: RunConfig) -> list[Any]:
         return []
+
+    def lr_groups(self, model: Classifier, cfg: RunConfig) -> list[dict[str, Any]] | None:
+        return self.param_groups(model, cfg)
 
     def fit(self, ctx: FitContext) -> FitOutcome:
         from beautytune.strategies.fitters import lightning_fit

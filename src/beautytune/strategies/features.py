@@ -30,6 +30,9 @@ CLASSIFIERS = ("logreg", "svm")
 class FeaturesOptions(StrategyOptions):
     classifier: str = option("logreg", "logreg | svm: the linear classifier on frozen features")
     C: float = option(0.5, "inverse regularisation strength of the classifier")
+    fit_val: bool = option(
+        True, "fit on the validation split too (no epochs to choose); off: validation calibrates and scores"
+    )
 
     def validate(self) -> None:
         if self.classifier not in CLASSIFIERS:
@@ -52,7 +55,11 @@ class FeaturesStrategy(Strategy):
 
     def fit(self, ctx: FitContext) -> FitOutcome:
         set_trainable(ctx.model, False)
-        return closed_form_head_fit(ctx, lambda x, y: self.fit_head(ctx.model, x, y, seed=ctx.cfg.seed))
+        # few-shot: the labels are the K per class, so validation only calibrates and tests
+        splits = ("train",) if ctx.cfg.shots or not self.options.fit_val else ("train", "val")
+        return closed_form_head_fit(
+            ctx, lambda x, y: self.fit_head(ctx.model, x, y, seed=ctx.cfg.seed), splits=splits
+        )
 
     def fit_head(self, model: Classifier, x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, Any]:
         """Fit the classifier on standardised features and write it into ``model.fc``."""

@@ -40,6 +40,8 @@ class FitContext:
     interactive: bool = False
     #: a DDP worker process: trains, and leaves the bundle and report to rank 0
     worker: bool = False
+    #: extra Lightning callbacks for every loop this run trains (``auto``'s pruning)
+    callbacks: list[L.Callback] = field(default_factory=list)
 
 
 @dataclass
@@ -59,7 +61,7 @@ def lightning_fit(
     if ctx.resume and not ctx.run.has_checkpoint():
         raise BeautytuneError(f"cannot resume: {ctx.run.last_checkpoint} not found; start a new run")
     lit = LitClassifier(ctx.model, param_groups, ctx.cfg, len(ctx.labels), ctx.data.class_weights())
-    parts = TrainerParts(ctx.cfg, ctx.run, list(callbacks or []), ctx.interactive)
+    parts = TrainerParts(ctx.cfg, ctx.run, [*(callbacks or []), *ctx.callbacks], ctx.interactive)
     ckpt_path = str(ctx.run.last_checkpoint) if ctx.resume else None
     parts.trainer.fit(lit, datamodule=ctx.data, ckpt_path=ckpt_path)
     if ctx.worker:  # rank 0 writes the bundle and the report
@@ -95,6 +97,14 @@ def closed_form_head_fit(
     before fine-tuning (``lp-ft``) the probe sees train only, val still picks the epoch.
     """
     train = [r for s in splits for r in by_split(ctx.data.records, s)]
+    feats = extract_features(ctx, train, feature_key(ctx))
+    y = np.array(ctx.data.targets(train))
+    info = {**fit_head(feats, y), "trainable params": sum(p.numel() for p in ctx.model.fc.parameters())}
+    return FitOutcome([], info, val_held_out="val" not in splits)
+
+
+def feature_key(ctx: FitContext) -> dict[str, Any]:
+    """What frozen features depend on besides the examples: the feature cache's key."""
     key: dict[str, Any] = {
         "task": ctx.task.name,
         "backbone": ctx.backbone,
@@ -104,10 +114,7 @@ def closed_form_head_fit(
     }
     if ctx.cfg.init == "random" and not ctx.cfg.weights:
         key["seed"] = ctx.cfg.seed  # random weights differ by seed
-    feats = extract_features(ctx, train, key)
-    y = np.array(ctx.data.targets(train))
-    info = fit_head(feats, y)
-    return FitOutcome([], info, val_held_out="val" not in splits)
+    return key
 
 
 @torch.no_grad()

@@ -10,10 +10,15 @@ loadable without peft.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from beautytune.errors import BeautytuneError
 from beautytune.strategies.base import Strategy, StrategyOptions, head_group, option
 from beautytune.strategies.fitters import FitContext, FitOutcome, lightning_fit
+
+if TYPE_CHECKING:
+    from beautytune.config import RunConfig
+    from beautytune.models.network import Classifier
 
 
 @dataclass
@@ -36,13 +41,13 @@ class LoraStrategy(Strategy):
     Options = LoraOptions
     options: LoraOptions
 
-    def fit(self, ctx: FitContext) -> FitOutcome:
+    def lr_groups(self, model: Classifier, cfg: RunConfig) -> list[dict[str, Any]]:
+        """Wraps ``model`` in adapters; their group and the head's."""
         o = self.options
-        adapters = ctx.model.apply_lora(r=o.lora_r, alpha=o.lora_alpha, dropout=o.lora_dropout)
-        groups = [
-            {"params": adapters, "lr": ctx.cfg.lr * o.lora_lr_mult, "name": "lora"},
-            head_group(ctx.model, ctx.cfg),
-        ]
-        outcome = lightning_fit(ctx, groups)
+        adapters = model.apply_lora(r=o.lora_r, alpha=o.lora_alpha, dropout=o.lora_dropout)
+        return [{"params": adapters, "lr": cfg.lr * o.lora_lr_mult, "name": "lora"}, head_group(model, cfg)]
+
+    def fit(self, ctx: FitContext) -> FitOutcome:
+        outcome = lightning_fit(ctx, self.lr_groups(ctx.model, ctx.cfg))
         ctx.model.merge_lora()
         return outcome

@@ -8,11 +8,12 @@ leaves no run folder behind; everything the run decides is written into the fold
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,14 @@ import torch
 from beautytune.config import RunConfig
 from beautytune.data import cache
 from beautytune.data.records import Record, by_split, class_names
-from beautytune.data.split import merge_duplicate_groups, split_records, split_summary
+from beautytune.data.split import (
+    LABEL_ISSUE,
+    drop_examples,
+    keep_shots,
+    merge_duplicate_groups,
+    split_records,
+    split_summary,
+)
 from beautytune.errors import BeautytuneError, DataError
 from beautytune.evaluate.evaluate import evaluate_records
 from beautytune.inference.adapt import source_statistics
@@ -35,6 +43,8 @@ from beautytune.strategies.fitters import FitContext
 from beautytune.tasks import task_for
 from beautytune.tasks.base import Task
 from beautytune.train.datamodule import BeautyDataModule
+from beautytune.train.lr_find import TITLE as LR_FIND_TITLE
+from beautytune.train.lr_find import LrFindResult, find_lr
 from beautytune.train.rundir import RunDir
 from beautytune.train.self_training import adapt_model, describe_adaptation
 
@@ -62,7 +72,13 @@ def fit(
     resume: bool = False,
     comparisons: list[dict[str, Any]] | None = None,
     baselines: BaselineFn | None = None,
+    prepared: tuple[list[Record], Any] | None = None,
+    callbacks: list[L.Callback] | None = None,
+    score_val: bool = False,
 ) -> FitResult:
+    """One run. ``prepared``: records already audited and split, with their audit (``auto``
+    runs many trials on one split); ``callbacks`` join the Lightning loop's; ``score_val``
+    adds the shipped model's validation macro-F1 (``val_macro_f1``) to the metrics."""
     start = time.perf_counter()
     run = RunDir(cfg.out)
     worker = _launched_worker()
@@ -88,21 +104,28 @@ def fit(
     if resume or worker:  # the split is decided once, by the first run on rank 0
         audit = None
         records = run.read_split()
+    elif prepared is not None:
+        records, audit = prepared
     else:
-        records = task.read(cfg.data, cfg)
-        audit = task.audit(records, cfg, progress=interactive)
-        usable = audit.usable()
-        _check_no_class_lost(task, records, usable)
-        usable = merge_duplicate_groups(usable, audit.duplicates)
-        records = split_records(usable, seed=cfg.seed, val_frac=cfg.val_frac, test_frac=cfg.test_frac)
+        records, audit = _read_and_split(task, cfg, interactive)
     labels = class_names(records)
     built = task.build(cfg, len(labels))
     data = BeautyDataModule(task, records, labels, built.processor, cfg)
+    lr_found = None
+    if cfg.lr_find and worker:  # rank 0 ran the range test before launching this process
+        cfg = replace(cfg, lr=float(json.loads(run.lr_find_json.read_text())["suggestion"]), lr_find=False)
+    elif cfg.lr_find:
+        probe = FitContext(task, built.model, built.processor, built.backbone, cfg, data, run, labels)
+        lr_found = find_lr(probe, strategy)
+        cfg = replace(cfg, lr=lr_found.suggestion, lr_find=False)  # what config.json keeps
+        data.cfg = cfg
 
     created = not run.path.exists()
     try:
         if audit is not None:
             _write_run_files(run, cfg, records, audit)
+        if lr_found is not None:
+            lr_found.write(run.path)
         t0 = time.perf_counter()
         ctx = FitContext(
             task,
@@ -116,9 +139,13 @@ def fit(
             resume,
             interactive,
             worker,
+            callbacks=list(callbacks or []),
         )
         outcome = strategy.fit(ctx)
         train_time = time.perf_counter() - t0
+        if lr_found is not None:
+            outcome.info["lr (range test)"] = f"{lr_found.suggestion:.3g}"
+            outcome.curves[LR_FIND_TITLE] = lr_found.curve()
     except BaseException:
         if created and not worker:
             run.discard()  # nothing worth resuming: leave no trace
@@ -169,6 +196,13 @@ def fit(
             k: v for k, v in task.processor_meta(built.processor).items() if k in ("input_size", "max_length")
         },
         "seed": cfg.seed,
+        **({"split seed": cfg.split_seed} if cfg.split_seed is not None else {}),
+        **({"shots per class": cfg.shots} if cfg.shots else {}),
+        **(
+            {"label issues left out (train/val)": sum(r.split == LABEL_ISSUE for r in records)}
+            if cfg.drop_label_issues
+            else {}
+        ),
         f"train/val/test {task.noun}s": counts,
         "train time (s)": round(train_time, 1),
         **({"temperature (validation)": calibration["temperature"]} if calibration else {}),
@@ -191,13 +225,76 @@ def fit(
     )
     model.cpu()
     wall = time.perf_counter() - start
+    if score_val:
+        metrics["val_macro_f1"] = _macro_f1(predictor, by_split(records, "val"), labels)
     summary = {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "ece")}
+    if score_val:
+        summary["val_macro_f1"] = metrics["val_macro_f1"]
     if "uncalibrated" in metrics:
         summary["ece_uncalibrated"] = metrics["uncalibrated"]["ece"]
-    update_bundle_metrics(bundle_dir, {"test": summary, "wall_time_s": round(wall, 1)})
+    update_bundle_metrics(
+        bundle_dir,
+        {
+            "test": summary,
+            "wall_time_s": round(wall, 1),
+            "trainable_params": outcome.info.get("trainable params"),
+        },
+    )
     return FitResult(
         run.path, bundle_dir, run.report / "index.html", metrics, wall, train_time, skipped, outcome.info
     )
+
+
+def _macro_f1(predictor: Predictor, records: list[Record], labels: list[str]) -> float:
+    from sklearn.metrics import f1_score
+
+    probs, _ = predictor.predict_probs([predictor.task.record_input(r) for r in records])
+    y = [labels.index(r.label) for r in records]
+    return float(f1_score(y, probs.argmax(1), labels=list(range(len(labels))), average="macro"))
+
+
+def find_learning_rate(cfg: RunConfig, min_lr: float, max_lr: float, steps: int) -> LrFindResult:
+    """``beautytune lr-find``: the range test on the split ``fit`` with these settings would
+    make; writes ``cfg.out``/lr_find.json and lr_find.png and nothing else."""
+    cfg.validate()
+    task = task_for(cfg)
+    strategy = get_strategy(cfg.strategy, cfg.strategy_options)
+    task.check_backbone(cfg)
+    tune_cpu_runtime()
+    quiet_lightning()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    interactive = sys.stderr.isatty()
+    records, _ = _read_and_split(task, cfg, interactive)
+    labels = class_names(records)
+    built = task.build(cfg, len(labels))
+    data = BeautyDataModule(task, records, labels, built.processor, cfg)
+    run = RunDir(cfg.out)
+    ctx = FitContext(
+        task, built.model, built.processor, built.backbone, cfg, data, run, labels, interactive=interactive
+    )
+    result = find_lr(ctx, strategy, min_lr, max_lr, steps)
+    result.write(run.path)
+    return result
+
+
+def _read_and_split(task: Task, cfg: RunConfig, interactive: bool) -> tuple[list[Record], Any]:
+    """Read, audit (unusable examples out, a class left empty refused), split by group."""
+    records = task.read(cfg.data, cfg)
+    audit = task.audit(records, cfg, progress=interactive)
+    usable = audit.usable()
+    _check_no_class_lost(task, records, usable)
+    usable = merge_duplicate_groups(usable, audit.duplicates)
+    seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
+    split = split_records(usable, seed=seed, val_frac=cfg.val_frac, test_frac=cfg.test_frac)
+    if cfg.drop_label_issues:
+        from beautytune.evaluate.label_issues import label_issues
+
+        audit.label_issues = label_issues(task, cfg, usable, interactive=interactive)
+        split = drop_examples(split, {d["path"] for d in audit.label_issues}, LABEL_ISSUE)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)  # the check built a model
+    if cfg.shots:
+        split = keep_shots(split, cfg.shots, cfg.seed)
+    return split, audit
 
 
 def _check_no_class_lost(task: Task, records: list[Record], usable: list[Record]) -> None:

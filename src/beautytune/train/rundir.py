@@ -17,7 +17,8 @@ SPLIT_COLUMNS = ["path", "label", "group", "split"]
 
 
 class RunDir:
-    """``RUN/``: config.json, split.csv, audit/, history.json, checkpoints/, bundle/, report/."""
+    """``RUN/``: config.json, split.csv, audit/, history.json, checkpoints/, bundle/, report/
+    (and lr_find.json / .png after ``--lr auto``)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -30,6 +31,7 @@ class RunDir:
         self.last_checkpoint = self.checkpoints / "last.ckpt"
         self.bundle = self.path / "bundle"
         self.report = self.path / "report"
+        self.lr_find_json = self.path / "lr_find.json"  # with lr_find.png: ``--lr auto``
 
     @property
     def name(self) -> str:

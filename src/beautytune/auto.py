@@ -1,0 +1,260 @@
+"""``beautytune auto``: the best model beautytune can make of DATA within a wall-clock budget.
+
+Optuna chooses backbone, strategy, learning rate and input size (TPE sampler); a Hyperband
+pruner stops trials whose validation macro-F1 trails others' at the same epoch (successive
+halving), so the budget goes to promising ones. Every trial is an ordinary ``fit`` on the
+one grouped split made at the start, so trials compare on the same validation photos, and
+the one chosen is the best on *validation*; the test split only reports.
+
+The budget is wall clock for everything: audit and split, every trial with its
+calibration, test evaluation and report, and the final copy. Each trial's training budget
+is what is left minus what a trial's non-training work has cost so far (measured, with a
+margin); no new trial starts when that leaves too little to train.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+from beautytune.config import RunConfig
+from beautytune.errors import BeautytuneError
+from beautytune.io import write_json_atomic
+from beautytune.train.rundir import RunDir
+
+#: what the search may choose from, per modality (every backbone here loads offline)
+IMAGE_SPACE: dict[str, list[Any]] = {
+    "backbone": ["tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2"],
+    "strategy": ["features", "head", "partial", "full", "lp-ft", "lora"],
+    "image_size": [128, 160, 192, 224],
+}
+TEXT_SPACE: dict[str, list[Any]] = {
+    "backbone": ["minilm"],
+    "strategy": ["features", "head", "full", "lora"],
+    "max_length": [64, 128],
+}
+LR_RANGE = (1e-4, 3e-3)
+MIN_TRIAL_S = 20.0  # a trial given less training time than this is not started (or 5% of the budget)
+SAFETY = 1.15  # margin on the measured cost of a trial's non-training work
+
+
+@dataclass
+class Trial:
+    number: int
+    params: dict[str, Any]
+    state: str  # complete | pruned | failed
+    val_macro_f1: float | None = None
+    wall_s: float = 0.0
+    run: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class AutoResult:
+    run_dir: Path
+    bundle: Path
+    report: Path
+    best: Trial
+    trials: list[Trial]
+    wall_time_s: float
+    budget_s: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class PruneOnValidation(L.Callback):
+    """Reports validation macro-F1 each epoch; stops the run when Optuna says prune."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import optuna
+
+        value = trainer.callback_metrics.get("val_macro_f1")
+        if trainer.sanity_checking or value is None:
+            return
+        self.trial.report(float(value), trainer.current_epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"epoch {trainer.current_epoch + 1}: val macro-F1 {float(value):.3f}")
+
+
+def search_space(
+    modality: str, backbones: list[str] | None, strategies: list[str] | None
+) -> dict[str, list[Any]]:
+    space = {k: list(v) for k, v in (TEXT_SPACE if modality == "text" else IMAGE_SPACE).items()}
+    if backbones:
+        space["backbone"] = backbones
+    if strategies:
+        space["strategy"] = strategies
+    return space
+
+
+def auto(
+    cfg: RunConfig,
+    budget_s: float,
+    *,
+    backbones: list[str] | None = None,
+    strategies: list[str] | None = None,
+    image_sizes: list[int] | None = None,
+    max_trials: int | None = None,
+) -> AutoResult:
+    """Search within ``budget_s`` seconds of wall clock; RUN/bundle and RUN/report are the
+    chosen trial's, RUN/leaderboard.{md,json,png} rank every finished trial."""
+    import optuna
+
+    from beautytune.evaluate.baselines import split_baselines
+    from beautytune.evaluate.leaderboard import run_row, write_leaderboard
+    from beautytune.strategies import strategy_class
+    from beautytune.tasks import task_for
+    from beautytune.train.pipeline import _read_and_split, _write_run_files, fit
+
+    start = time.perf_counter()
+    deadline = start + budget_s
+    run = RunDir(cfg.out)
+    if run.is_started():
+        raise BeautytuneError(f"run folder {run.path} already exists: choose another --out")
+    cfg.validate()
+    task = task_for(cfg)
+    space = search_space(task.modality, backbones, strategies)
+    if image_sizes and task.modality == "image":
+        space["image_size"] = image_sizes
+    for name in space["strategy"]:
+        strategy_class(name)
+    for name in space["backbone"]:
+        task.check_backbone(replace(cfg, backbone=name))
+    interactive = sys.stderr.isatty()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    records, audit = _read_and_split(task, cfg, interactive)
+    created = not run.path.exists()
+    try:
+        _write_run_files(run, cfg, records, audit)
+        trials_dir = run.path / "trials"
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=cfg.seed),
+            pruner=optuna.pruners.HyperbandPruner(
+                min_resource=1, max_resource=cfg.epochs, reduction_factor=3
+            ),
+        )
+        done: list[Trial] = []
+        guess = max(2.0, 0.05 * budget_s)  # a trial's non-training cost until one is measured
+        overhead: list[float] = []
+        min_trial = min(MIN_TRIAL_S, 0.05 * budget_s)
+        feature_cost: dict[tuple[Any, ...], float] = {}
+        while max_trials is None or len(done) < max_trials:
+            left = deadline - time.perf_counter()
+            train_budget = left - SAFETY * max(overhead or [guess]) - 1.0
+            if train_budget < min_trial:
+                break
+            trial = study.ask()
+            params = {
+                "backbone": trial.suggest_categorical("backbone", space["backbone"]),
+                "strategy": trial.suggest_categorical("strategy", space["strategy"]),
+            }
+            if params["strategy"] not in ("features", "prototype"):
+                params["lr"] = trial.suggest_float("lr", *LR_RANGE, log=True)
+            for key in ("image_size", "max_length"):
+                if key in space:
+                    params[key] = trial.suggest_categorical(key, space[key])
+            closed_form = params["strategy"] == "features"
+            size_key = (params["backbone"], params.get("image_size"), params.get("max_length"))
+            if closed_form and feature_cost.get(size_key, 0.1 * budget_s) > train_budget:
+                # features are not stopped by a timer: start one only when it fits
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                continue
+            options = {"fit_val": False} if closed_form else {}
+            name = f"{trial.number:03d}-{params['backbone']}-{params['strategy']}"
+            trial_cfg = replace(
+                cfg,
+                out=str(trials_dir / name),
+                strategy_options=options,
+                time_budget=None if closed_form else min(train_budget, 0.5 * budget_s),
+                **params,
+            )
+            t0 = time.perf_counter()
+            record = Trial(trial.number, params, "complete", run=str(trials_dir / name))
+            try:
+                result = fit(
+                    trial_cfg,
+                    prepared=(records, audit),
+                    callbacks=[PruneOnValidation(trial)],
+                    score_val=True,
+                    baselines=split_baselines,
+                )
+            except optuna.TrialPruned as err:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                record.state, record.error, record.run = "pruned", str(err), None
+                shutil.rmtree(trials_dir / name, ignore_errors=True)
+            except BeautytuneError as err:  # e.g. a strategy that cannot take this backbone
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                record.state, record.error, record.run = "failed", str(err), None
+                shutil.rmtree(trials_dir / name, ignore_errors=True)
+            else:
+                record.val_macro_f1 = float(result.metrics["val_macro_f1"])
+                study.tell(trial, record.val_macro_f1)
+                overhead.append(result.wall_time_s - result.train_time_s)
+                if closed_form:  # cached from now on: the next one costs the head fit alone
+                    feature_cost[size_key] = result.train_time_s * 0.2
+            record.wall_s = round(time.perf_counter() - t0, 1)
+            done.append(record)
+            _progress(record, deadline)
+        finished = [t for t in done if t.state == "complete"]
+        if not finished:
+            raise BeautytuneError(
+                f"no trial finished within {budget_s:.0f}s: raise --time-budget (the audit and split took "
+                f"{time.perf_counter() - start:.0f}s)"
+            )
+        best = max(finished, key=lambda t: t.val_macro_f1 or 0.0)
+        best_dir = Path(best.run or "")
+        shutil.copytree(best_dir / "bundle", run.bundle)
+        shutil.copytree(best_dir / "report", run.report)
+        rows = []
+        for t in finished:
+            row = run_row(Path(t.run or ""), f"{t.number:03d} {_describe(t.params)}", 0)
+            if row is not None:
+                rows.append({**row, "val_macro_f1": t.val_macro_f1, "chosen": t is best})
+        wall = time.perf_counter() - start
+        summary = {
+            "budget_s": budget_s,
+            "wall_s": round(wall, 1),
+            "chosen": {"trial": best.number, **best.params, "val_macro_f1": best.val_macro_f1},
+            "trials": [t.__dict__ for t in done],
+            "space": space,
+        }
+        write_leaderboard(
+            run.path, rows, f"beautytune auto: {Path(cfg.data).name}", sort_by="val_macro_f1", auto=summary
+        )
+        write_json_atomic(run.path / "auto.json", summary)
+    except BaseException:
+        if created:
+            shutil.rmtree(run.path, ignore_errors=True)  # a search cut short leaves nothing half-made
+        raise
+    metrics = next(r for r in rows if r["chosen"])
+    return AutoResult(run.path, run.bundle, run.report / "index.html", best, done, wall, budget_s, metrics)
+
+
+def _describe(params: dict[str, Any]) -> str:
+    parts = [f"{params['backbone']}/{params['strategy']}"]
+    if "lr" in params:
+        parts.append(f"lr {params['lr']:.2g}")
+    for key in ("image_size", "max_length"):
+        if key in params:
+            parts.append(f"{key.replace('_', ' ')} {params[key]}")
+    return ", ".join(parts)
+
+
+def _progress(t: Trial, deadline: float) -> None:
+    score = f"val macro-F1 {t.val_macro_f1:.3f}" if t.val_macro_f1 is not None else t.state
+    left = max(0.0, deadline - time.perf_counter())
+    print(
+        f"[auto] trial {t.number}: {_describe(t.params)} -> {score} ({t.wall_s:.0f}s; {left:.0f}s left)",
+        file=sys.stderr,
+        flush=True,
+    )
