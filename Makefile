@@ -9,7 +9,7 @@ export MALLOC_TRIM_THRESHOLD_ := 1073741824
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 
 demo: install
 	$(UV) run --frozen beautytune demo --out runs/demo

@@ -16,7 +16,7 @@ TINY_AUTO = {"init": "random", "epochs": 3, "batch_size": 16}
 
 
 def test_auto_holds_its_budget_and_ships_the_best_on_validation(tiny_products: Path, tmp_path: Path) -> None:
-    budget = 60.0
+    budget = 30.0
     t0 = time.perf_counter()
     result = api.auto(
         tiny_products,
@@ -56,7 +56,7 @@ def test_auto_refuses_a_budget_too_small_and_leaves_nothing(tiny_products: Path,
 def test_cli_auto(tiny_products: Path, tmp_path: Path) -> None:
     out = tmp_path / "auto"
     r = run_cli(
-        "auto", str(tiny_products), "--out", str(out), "--time-budget", "40s", "--backbones",
+        "auto", str(tiny_products), "--out", str(out), "--time-budget", "20s", "--backbones",
         "test_efficientnet", "--strategies", "head,features", "--image-sizes", "32", "--init", "random",
         "--epochs", "2", "--batch-size", "16",
     )  # fmt: skip

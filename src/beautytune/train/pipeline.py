@@ -84,6 +84,7 @@ def fit(
     worker = _launched_worker()
     if resume:
         cfg = _resumed_config(run)
+        run.clean_partial_writes()  # a SIGKILL can land mid-write: the target is whole
     cfg.validate()
     if not resume and not worker and run.is_started():
         raise BeautytuneError(

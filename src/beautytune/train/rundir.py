@@ -43,6 +43,14 @@ class RunDir:
     def has_checkpoint(self) -> bool:
         return self.last_checkpoint.is_file()
 
+    def clean_partial_writes(self) -> int:
+        """Remove temp files a killed run left mid-write (``.name.xxxx.tmp``: the file they
+        were to replace is whole, since every write is atomic); returns how many."""
+        stale = list(self.path.rglob(".*.tmp"))
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return len(stale)
+
     def write_split(self, records: list[Record]) -> None:
         """The split as a CSV anyone can read; text examples carry their text along."""
         has_text = any(r.text is not None for r in records)
