@@ -19,7 +19,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from beautytune.data.records import Record, class_names
+from beautytune.data.records import Record
 from beautytune.errors import DataError
 from beautytune.io import write_json_atomic
 
@@ -78,30 +78,16 @@ def label_issues(
 ) -> list[dict[str, Any]]:
     """Likely mislabelled ``records`` under ``cfg``'s backbone (features cached as for ``fit``)."""
     from beautytune.runtime import quiet_lightning, tune_cpu_runtime
-    from beautytune.strategies.fitters import FitContext, extract_features, feature_key
-    from beautytune.train.datamodule import BeautyDataModule
+    from beautytune.strategies.fitters import context_for, extract_features, feature_key
     from beautytune.train.rundir import RunDir
 
     tune_cpu_runtime()
     quiet_lightning()
-    labels = class_names(records)
-    built = task.build(cfg, len(labels))
-    data = BeautyDataModule(task, records, labels, built.processor, cfg)
-    ctx = FitContext(
-        task,
-        built.model,
-        built.processor,
-        built.backbone,
-        cfg,
-        data,
-        RunDir(cfg.out),
-        labels,
-        interactive=interactive,
-    )
+    ctx = context_for(task, cfg, records, RunDir(cfg.out), interactive)
     feats = extract_features(ctx, records, feature_key(ctx))
-    y = np.array(data.targets(records))
-    probs = out_of_fold_probs(feats, y, [r.group for r in records], len(labels), folds, cfg.seed)
-    return find_issues(records, probs, y, labels)
+    y = np.array(ctx.data.targets(records))
+    probs = out_of_fold_probs(feats, y, [r.group for r in records], len(ctx.labels), folds, cfg.seed)
+    return find_issues(records, probs, y, ctx.labels)
 
 
 def write_label_issues(out: Path, issues: list[dict[str, Any]], images: bool, limit: int = 24) -> None:

@@ -44,6 +44,21 @@ class FitContext:
     callbacks: list[L.Callback] = field(default_factory=list)
 
 
+def context_for(
+    task: Task, cfg: RunConfig, records: list[Record], run: RunDir, interactive: bool = False
+) -> FitContext:
+    """A FitContext for split ``records``: the task's network and processor built for
+    their classes, and a data module over them."""
+    from beautytune.data.records import class_names
+
+    labels = class_names(records)
+    built = task.build(cfg, len(labels))
+    data = BeautyDataModule(task, records, labels, built.processor, cfg)
+    return FitContext(
+        task, built.model, built.processor, built.backbone, cfg, data, run, labels, interactive=interactive
+    )
+
+
 @dataclass
 class FitOutcome:
     history: list[dict[str, Any]] = field(default_factory=list)

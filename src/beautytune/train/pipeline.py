@@ -39,7 +39,7 @@ from beautytune.inference.calibration import calibrate_predictor
 from beautytune.inference.predictor import Predictor
 from beautytune.runtime import inference_device, quiet_lightning, tune_cpu_runtime
 from beautytune.strategies import get_strategy
-from beautytune.strategies.fitters import FitContext
+from beautytune.strategies.fitters import FitContext, context_for
 from beautytune.tasks import task_for
 from beautytune.tasks.base import Task
 from beautytune.train.datamodule import BeautyDataModule
@@ -266,14 +266,8 @@ def find_learning_rate(cfg: RunConfig, min_lr: float, max_lr: float, steps: int)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     interactive = sys.stderr.isatty()
     records, _ = _read_and_split(task, cfg, interactive)
-    labels = class_names(records)
-    built = task.build(cfg, len(labels))
-    data = BeautyDataModule(task, records, labels, built.processor, cfg)
     run = RunDir(cfg.out)
-    ctx = FitContext(
-        task, built.model, built.processor, built.backbone, cfg, data, run, labels, interactive=interactive
-    )
-    result = find_lr(ctx, strategy, min_lr, max_lr, steps)
+    result = find_lr(context_for(task, cfg, records, run, interactive), strategy, min_lr, max_lr, steps)
     result.write(run.path)
     return result
 
