@@ -42,7 +42,7 @@ SETS: dict[str, dict[str, Any]] = {
 IMAGE = {"backbone": "tf_efficientnet_lite0", "settings": {"image_size": 192}}
 
 
-def run(name: str, strategy: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+def run(name: str, strategy: str, seed: int, args: argparse.Namespace) -> dict[str, Any] | None:
     spec = SETS[name]
     image = "backbone" not in spec
     settings = {**IMAGE["settings"], **spec.get("settings", {})} if image else dict(spec["settings"])
@@ -51,6 +51,8 @@ def run(name: str, strategy: str, seed: int, args: argparse.Namespace) -> dict[s
         settings = {k: v for k, v in settings.items() if k == "max_length"}
     out = Path(args.out) / name / f"{strategy}-s{seed}"
     row = run_row(out, strategy, seed)  # finished in an earlier sitting: read back
+    if row is None and args.read_only:
+        return None
     if row is None:
         api.fit(
             spec["data"],
@@ -78,13 +80,16 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8, help="epochs where a set does not say")
     ap.add_argument("--budget", default="10m", help="training time budget of each fine-tuned run")
     ap.add_argument("--out", default="runs/strategies")
+    ap.add_argument("--read-only", action="store_true", help="tabulate finished runs, start none")
     args = ap.parse_args()
     for name in args.sets.split(","):
         rows = []
         for seed in (int(s) for s in args.seeds.split(",")):  # seed-major: a stopped sitting
             for strategy in args.strategies.split(","):  # leaves whole seeds behind
-                rows.append(run(name, strategy, seed, args))
-                print(json.dumps(rows[-1]), flush=True)
+                row = run(name, strategy, seed, args)
+                if row is not None:
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
         write_leaderboard(Path(args.out) / name, rows, f"{name}: every strategy, seeds {args.seeds}")
         print((Path(args.out) / name / "leaderboard.md").read_text())
         calibrated = [r for r in rows if r["ece_uncalibrated"] is not None]
