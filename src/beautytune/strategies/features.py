@@ -88,7 +88,12 @@ class FeaturesStrategy(Strategy):
         scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
         w = coef / scale
         b = bias - w @ scaler.mean_
-        with torch.no_grad():
-            fc.weight.copy_(torch.as_tensor(w, dtype=fc.weight.dtype))
-            fc.bias.copy_(torch.as_tensor(b, dtype=fc.bias.dtype))
+        write_linear(fc, w, b)
         return {"classifier": opts.classifier, "C": opts.C}
+
+
+def write_linear(fc: torch.nn.Linear, w: np.ndarray, b: np.ndarray) -> None:
+    """Put a closed-form classifier's weights (C, D) and biases (C,) into the head's layer."""
+    with torch.no_grad():
+        fc.weight.copy_(torch.as_tensor(w, dtype=fc.weight.dtype))
+        fc.bias.copy_(torch.as_tensor(b, dtype=fc.bias.dtype))

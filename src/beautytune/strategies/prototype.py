@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from beautytune.errors import BeautytuneError
 from beautytune.strategies.base import Strategy, StrategyOptions, option, set_trainable
+from beautytune.strategies.features import write_linear
 from beautytune.strategies.fitters import FitContext, FitOutcome, closed_form_head_fit
 
 if TYPE_CHECKING:
@@ -73,7 +73,5 @@ class PrototypeStrategy(Strategy):
     def fit_head(self, model: Classifier, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         fc = model.fc
         w, b = prototype_head(x, y, fc.out_features, self.options.scale)
-        with torch.no_grad():
-            fc.weight.copy_(torch.as_tensor(w, dtype=fc.weight.dtype))
-            fc.bias.copy_(torch.as_tensor(b, dtype=fc.bias.dtype))
+        write_linear(fc, w, b)
         return {"classifier": "nearest class mean (cosine)", "prototypes from": f"{len(y)} training examples"}
