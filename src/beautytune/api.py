@@ -113,6 +113,7 @@ def auto(
     strategies: list[str] | None = None,
     image_sizes: list[int] | None = None,
     max_trials: int | None = None,
+    soup: bool = False,
     **options: Any,
 ) -> AutoResult:
     """Search backbone, strategy, learning rate and input size with Optuna within
@@ -130,6 +131,7 @@ def auto(
         strategies=strategies,
         image_sizes=image_sizes,
         max_trials=max_trials,
+        soup=soup,
     )
 
 

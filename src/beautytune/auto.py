@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 
@@ -27,6 +27,10 @@ from beautytune.config import RunConfig
 from beautytune.errors import BeautytuneError
 from beautytune.io import write_json_atomic
 from beautytune.train.rundir import RunDir
+from beautytune.train.soup import SoupResult, greedy_soup
+
+if TYPE_CHECKING:
+    from beautytune.data.records import Record
 
 #: what the search may choose from, per modality (every backbone here loads offline)
 IMAGE_SPACE: dict[str, list[Any]] = {
@@ -65,6 +69,8 @@ class AutoResult:
     wall_time_s: float
     budget_s: float
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: the trial folders whose weights the shipped greedy soup averages (None: best trial ships)
+    soup: list[str] | None = None
 
 
 class PruneOnValidation(L.Callback):
@@ -103,11 +109,15 @@ def auto(
     strategies: list[str] | None = None,
     image_sizes: list[int] | None = None,
     max_trials: int | None = None,
+    soup: bool = False,
 ) -> AutoResult:
     """Search within ``budget_s`` seconds of wall clock; RUN/bundle and RUN/report are the
-    chosen trial's, RUN/leaderboard.{md,json,png} rank every finished trial."""
+    chosen trial's, RUN/leaderboard.{md,json,png} rank every finished trial. ``soup``: then
+    average the weights of the best compatible trials while validation does not drop
+    (greedy soup, :mod:`beautytune.train.soup`); the soup ships when it beats the best trial."""
     import optuna
 
+    from beautytune.data.records import by_split
     from beautytune.evaluate.baselines import split_baselines
     from beautytune.evaluate.leaderboard import run_row, write_leaderboard
     from beautytune.strategies import strategy_class
@@ -150,7 +160,9 @@ def auto(
         feature_cost: dict[tuple[Any, ...], float] = {}
         while max_trials is None or len(done) < max_trials:
             left = deadline - time.perf_counter()
-            train_budget = left - SAFETY * max(overhead or [guess]) - 1.0
+            # a soup needs its candidates scored and one more bundle + report at the end
+            reserve = (2 if soup else 1) * SAFETY * max(overhead or [guess])
+            train_budget = left - reserve - 1.0
             if train_budget < min_trial:
                 break
             trial = study.ask()
@@ -211,20 +223,49 @@ def auto(
                 f"no trial finished within {budget_s:.0f}s: raise --time-budget (the audit and split took "
                 f"{time.perf_counter() - start:.0f}s)"
             )
-        best = max(finished, key=lambda t: t.val_macro_f1 or 0.0)
+        ranked = sorted(finished, key=lambda t: -(t.val_macro_f1 or 0.0))
+        best = ranked[0]
         best_dir = Path(best.run or "")
-        shutil.copytree(best_dir / "bundle", run.bundle)
-        shutil.copytree(best_dir / "report", run.report)
+        made = None
+        if soup and len(ranked) > 1:
+            finish_cost = SAFETY * max(overhead or [guess])
+            made = greedy_soup(
+                [Path(t.run or "") for t in ranked],
+                by_split(records, "val"),
+                best.val_macro_f1 or 0.0,
+                deadline=deadline - finish_cost,
+            )
+        souped = made is not None and made.improved and made.val_macro_f1 > (best.val_macro_f1 or 0.0)
         rows = []
         for t in finished:
             row = run_row(Path(t.run or ""), f"{t.number:03d} {_describe(t.params)}", 0)
             if row is not None:
-                rows.append({**row, "val_macro_f1": t.val_macro_f1, "chosen": t is best})
+                rows.append({**row, "val_macro_f1": t.val_macro_f1, "chosen": t is best and not souped})
+        if made is not None and souped:
+            rows.append(ship_soup(made, records, run, cfg.data))
+        else:
+            shutil.copytree(best_dir / "bundle", run.bundle)
+            shutil.copytree(best_dir / "report", run.report)
         wall = time.perf_counter() - start
+        chosen = (
+            {"soup": [p.name for p in made.ingredients], "val_macro_f1": made.val_macro_f1}
+            if made is not None and souped
+            else {"trial": best.number, **best.params, "val_macro_f1": best.val_macro_f1}
+        )
         summary = {
             "budget_s": budget_s,
             "wall_s": round(wall, 1),
-            "chosen": {"trial": best.number, **best.params, "val_macro_f1": best.val_macro_f1},
+            "chosen": chosen,
+            **(
+                {
+                    "soup": {
+                        "tried": made.tried if made else [],
+                        "val_macro_f1": made.val_macro_f1 if made else None,
+                    }
+                }
+                if soup
+                else {}
+            ),
             "trials": [t.__dict__ for t in done],
             "space": space,
         }
@@ -236,8 +277,59 @@ def auto(
         if created:
             shutil.rmtree(run.path, ignore_errors=True)  # a search cut short leaves nothing half-made
         raise
-    metrics = next(r for r in rows if r["chosen"])
-    return AutoResult(run.path, run.bundle, run.report / "index.html", best, done, wall, budget_s, metrics)
+    metrics = next(r for r in rows if r.get("chosen"))
+    return AutoResult(
+        run.path,
+        run.bundle,
+        run.report / "index.html",
+        best,
+        done,
+        wall,
+        budget_s,
+        metrics,
+        soup=[p.name for p in made.ingredients] if made is not None and souped else None,
+    )
+
+
+def ship_soup(made: SoupResult, records: list[Record], run: RunDir, data: str) -> dict[str, Any]:
+    """The soup as RUN/bundle (temperature fitted on validation) and RUN/report (test split);
+    returns its leaderboard row."""
+    from beautytune.data.records import by_split
+    from beautytune.evaluate.evaluate import evaluate_records
+    from beautytune.evaluate.leaderboard import run_row
+    from beautytune.inference.bundle import save_bundle, update_bundle_metrics
+    from beautytune.inference.calibration import calibrate_predictor
+    from beautytune.inference.predictor import Predictor
+
+    b = made.bundle
+    predictor = Predictor(b.task, b.model, b.processor, b.labels)
+    calibration = calibrate_predictor(predictor, by_split(records, "val"))
+    names = [p.name for p in made.ingredients]
+    meta = replace(b.meta, strategy="soup", calibration=calibration, metrics={})
+    bundle_dir = save_bundle(run.bundle, b.model, meta, b.task, b.processor)
+    context = {
+        "data": data,
+        "backbone": b.meta.backbone,
+        "greedy soup of": ", ".join(names),
+        "val macro-F1 (soup)": round(made.val_macro_f1, 4),
+        "temperature (validation)": calibration["temperature"],
+    }
+    metrics = evaluate_records(
+        predictor,
+        by_split(records, "test"),
+        run.report,
+        context=context,
+        title=f"beautytune auto: greedy soup of {len(names)} trials (test split)",
+        comparison_name=f"{b.meta.backbone} / soup",
+    )
+    summary = {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "ece")}
+    summary["val_macro_f1"] = made.val_macro_f1
+    if "uncalibrated" in metrics:
+        summary["ece_uncalibrated"] = metrics["uncalibrated"]["ece"]
+    update_bundle_metrics(bundle_dir, {"test": summary, "soup": names})
+    row = run_row(run.path, f"soup of {len(names)}: " + ", ".join(n.split("-")[0] for n in names), 0)
+    assert row is not None
+    return {**row, "val_macro_f1": made.val_macro_f1, "chosen": True, "soup": names}
 
 
 def _describe(params: dict[str, Any]) -> str:

@@ -475,6 +475,12 @@ def auto(
     strategies: Annotated[str, typer.Option(help="comma-separated strategies to choose from")] = "",
     image_sizes: Annotated[str, typer.Option(help="input sizes to choose from, e.g. 128,192")] = "",
     max_trials: Annotated[int | None, typer.Option(help="stop after this many trials")] = None,
+    soup: Annotated[
+        bool,
+        typer.Option(
+            help="then average the best compatible trials' weights (greedy soup) if validation gains"
+        ),
+    ] = False,
     **fit_args: Any,
 ) -> None:
     """Choose backbone, strategy, learning rate and input size within a time budget (Optuna,
@@ -491,6 +497,7 @@ def auto(
         strategies=_names(strategies),
         image_sizes=sizes,
         max_trials=max_trials,
+        soup=soup,
         **_fit_arguments(fit_args),
     )
     import json as _json
@@ -502,9 +509,13 @@ def auto(
         table.add_row(*r)
     out_console.print(table)
     m = result.metrics
+    chosen = (
+        f"greedy soup of {', '.join(result.soup)}"
+        if result.soup
+        else f"trial {result.best.number} ({', '.join(f'{k}={v}' for k, v in result.best.params.items())})"
+    )
     out_console.print(
-        f"chosen: trial {result.best.number} ({', '.join(f'{k}={v}' for k, v in result.best.params.items())}); "
-        f"test macro-F1 {m['macro_f1']:.3f}; {len(result.trials)} trials in {result.wall_time_s:.0f}s "
+        f"chosen: {chosen}; test macro-F1 {m['macro_f1']:.3f}; {len(result.trials)} trials in {result.wall_time_s:.0f}s "
         f"of {result.budget_s:.0f}s"
     )
     out_console.print(f"bundle: {result.bundle}")

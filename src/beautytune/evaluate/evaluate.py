@@ -23,6 +23,16 @@ PREDICTIONS_CSV = "predictions.csv"
 _COMPARED = ("macro_f1", "accuracy", "balanced_accuracy")
 
 
+def macro_f1_of(predictor: Predictor, records: list[Record]) -> float:
+    """Macro-F1 of ``predictor`` on labelled ``records`` (model selection on validation)."""
+    from sklearn.metrics import f1_score
+
+    labels = predictor.labels
+    probs, _ = predictor.predict_probs([predictor.task.record_input(r) for r in records])
+    y = [labels.index(r.label) for r in records]
+    return float(f1_score(y, probs.argmax(1), labels=list(range(len(labels))), average="macro"))
+
+
 def evaluate_records(
     predictor: Predictor,
     records: list[Record],

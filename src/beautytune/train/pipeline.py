@@ -32,7 +32,7 @@ from beautytune.data.split import (
     split_summary,
 )
 from beautytune.errors import BeautytuneError, DataError
-from beautytune.evaluate.evaluate import evaluate_records
+from beautytune.evaluate.evaluate import evaluate_records, macro_f1_of
 from beautytune.inference.adapt import source_statistics
 from beautytune.inference.bundle import BundleMeta, save_bundle, update_bundle_metrics
 from beautytune.inference.calibration import calibrate_predictor
@@ -227,7 +227,7 @@ def fit(
     model.cpu()
     wall = time.perf_counter() - start
     if score_val:
-        metrics["val_macro_f1"] = _macro_f1(predictor, by_split(records, "val"), labels)
+        metrics["val_macro_f1"] = macro_f1_of(predictor, by_split(records, "val"))
     summary = {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "ece")}
     if score_val:
         summary["val_macro_f1"] = metrics["val_macro_f1"]
@@ -244,14 +244,6 @@ def fit(
     return FitResult(
         run.path, bundle_dir, run.report / "index.html", metrics, wall, train_time, skipped, outcome.info
     )
-
-
-def _macro_f1(predictor: Predictor, records: list[Record], labels: list[str]) -> float:
-    from sklearn.metrics import f1_score
-
-    probs, _ = predictor.predict_probs([predictor.task.record_input(r) for r in records])
-    y = [labels.index(r.label) for r in records]
-    return float(f1_score(y, probs.argmax(1), labels=list(range(len(labels))), average="macro"))
 
 
 def find_learning_rate(cfg: RunConfig, min_lr: float, max_lr: float, steps: int) -> LrFindResult:
