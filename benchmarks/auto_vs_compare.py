@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--budget", default="15m")
     ap.add_argument("--table", default="runs/strategies")
     ap.add_argument("--out", default="runs/auto")
+    ap.add_argument("--soup", action="store_true", help="auto --soup: greedy soup of the best trials")
     args = ap.parse_args()
     spec = SETS[args.set]
     table = Path(args.table) / args.set
@@ -37,12 +38,14 @@ def main() -> None:
         raise SystemExit(f"no seed-0 runs under {table}: run benchmarks/strategy_table.py first")
     best = max(rows, key=lambda r: r["macro_f1"])
     out = Path(args.out) / args.set
-    result = api.auto(spec["data"], out, time_budget=args.budget, seed=0, **spec.get("columns", {}))
+    result = api.auto(
+        spec["data"], out, time_budget=args.budget, seed=0, soup=args.soup, **spec.get("columns", {})
+    )
     budget = parse_duration(args.budget) or 0.0
     summary = {
         "set": args.set,
         "auto_test_macro_f1": result.metrics["macro_f1"],
-        "auto_chosen": result.best.params,
+        "auto_chosen": {"soup": result.soup} if result.soup else result.best.params,
         "auto_trials": len(result.trials),
         "auto_wall_s": round(result.wall_time_s, 1),
         "budget_s": budget,

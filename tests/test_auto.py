@@ -16,7 +16,7 @@ TINY_AUTO = {"init": "random", "epochs": 3, "batch_size": 16}
 
 
 def test_auto_holds_its_budget_and_ships_the_best_on_validation(tiny_products: Path, tmp_path: Path) -> None:
-    budget = 30.0
+    budget = 40.0
     t0 = time.perf_counter()
     result = api.auto(
         tiny_products,
