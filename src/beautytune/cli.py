@@ -180,6 +180,25 @@ def fit(
     image_size: Annotated[
         int | None, typer.Option(help="override the backbone's input size", rich_help_panel=MODEL)
     ] = None,
+    faces: Annotated[
+        str,
+        typer.Option(
+            help="face photos: off | crop (the face, with a margin) | align (eyes level, then crop); "
+            "the bundle does the same at predict time",
+            rich_help_panel=DATA,
+        ),
+    ] = "off",
+    face_margin: Annotated[
+        float, typer.Option(help="share of the face size added on each side", rich_help_panel=DATA)
+    ] = 0.25,
+    faces_fallback: Annotated[
+        str,
+        typer.Option(
+            help="a photo failing the capture check (no face, too small, dark, blurred...): "
+            "whole (train on it as it is) | skip (leave it out)",
+            rich_help_panel=DATA,
+        ),
+    ] = "whole",
     head_hidden: Annotated[
         str, typer.Option(help="MLP head hidden sizes, e.g. 512,256", rich_help_panel=MODEL)
     ] = "",

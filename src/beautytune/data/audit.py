@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import imagehash
 import numpy as np
@@ -33,6 +33,7 @@ from beautytune.data.images import ImageError, decode
 from beautytune.data.records import Record
 from beautytune.io import write_json_atomic, write_text_atomic
 
+_T = TypeVar("_T")
 OK, WARNING, ERROR = 0, 1, 2
 STATUS = {OK: "ok", WARNING: "warning", ERROR: "error"}
 
@@ -72,6 +73,8 @@ class AuditReport:
     records: list[Record] = field(default_factory=list, repr=False, compare=False)
     #: likely mislabelled examples (``audit --labels``; evaluate/label_issues.py), else None
     label_issues: list[dict[str, Any]] | None = None
+    #: capture quality of each photo under ``--faces`` (faces/audit.py), else None
+    face_quality: list[dict[str, Any]] | None = None
 
     def usable(self) -> list[Record]:
         """Records that can be trained on (no error, not a skipped duplicate copy)."""
@@ -95,6 +98,7 @@ class AuditReport:
             "duplicates": self.duplicates,
             "entries": [asdict(e) for e in self.entries],
             **({"label_issues": self.label_issues} if self.label_issues is not None else {}),
+            **({"face_quality": self.face_quality} if self.face_quality is not None else {}),
         }
 
     def write(self, out_dir: Path) -> tuple[Path, Path]:
@@ -450,7 +454,7 @@ def _summary(
 # --- helpers: progress, short names, writing -----------------------------------------
 
 
-def _maybe_progress(items: list[Record], progress: bool, description: str) -> Iterable[Record]:
+def _maybe_progress(items: list[_T], progress: bool, description: str) -> Iterable[_T]:
     if not progress:
         return items
     from rich.console import Console
@@ -510,6 +514,10 @@ def _markdown(report: AuditReport) -> str:
         from beautytune.evaluate.label_issues import markdown
 
         lines += markdown(report.label_issues, images=not text)
+    if report.face_quality is not None:
+        from beautytune.faces.audit import markdown as faces_markdown
+
+        lines += faces_markdown(report)
     return "\n".join(lines) + "\n"
 
 

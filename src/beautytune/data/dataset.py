@@ -22,7 +22,10 @@ class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
         targets: list[int],
         transform: Callable[[Image.Image], torch.Tensor],
         keep_size: int | None = None,
+        prepare: Callable[[Image.Image, str], Image.Image] | None = None,
     ) -> None:
+        #: a step after decoding, before the shrink and the cache (the face crop): (image, path)
+        self.prepare = prepare
         self.records = records
         self.targets = targets
         self.transform = transform
@@ -36,6 +39,8 @@ class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
         im = self._cache.get(i)
         if im is None:
             im = load_rgb(self.records[i].path)
+            if self.prepare is not None:
+                im = self.prepare(im, self.records[i].path)
             if self.keep_size and min(im.size) > 2 * self.keep_size:
                 # Large photos are shrunk once (never below 2x the crop size), not every epoch.
                 scale = 2 * self.keep_size / min(im.size)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import timm
 from timm.data import resolve_data_config
@@ -17,6 +17,9 @@ from torch import nn
 
 from beautytune.errors import BeautytuneError
 from beautytune.models import torchvision_backbones
+
+if TYPE_CHECKING:
+    from beautytune.faces.prepare import FaceOptions
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,10 @@ class Preprocess:
     std: tuple[float, float, float]
     interpolation: str = "bicubic"
     crop_pct: float = 0.875
+    #: face preparation before resizing (faces/prepare.py): off | crop | align
+    faces: str = "off"
+    face_margin: float = 0.25
+    faces_fallback: str = "whole"
 
     @property
     def resize_size(self) -> int:
@@ -48,7 +55,16 @@ class Preprocess:
             std=tuple(d["std"]),  # type: ignore[arg-type]
             interpolation=str(d.get("interpolation", "bicubic")),
             crop_pct=float(d.get("crop_pct", 0.875)),  # type: ignore[arg-type]
+            faces=str(d.get("faces", "off")),
+            face_margin=float(d.get("face_margin", 0.25)),  # type: ignore[arg-type]
+            faces_fallback=str(d.get("faces_fallback", "whole")),
         )
+
+    @property
+    def face_options(self) -> FaceOptions:
+        from beautytune.faces.prepare import FaceOptions
+
+        return FaceOptions(self.faces, self.face_margin, self.faces_fallback)
 
 
 @dataclass(frozen=True)

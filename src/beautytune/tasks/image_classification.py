@@ -44,7 +44,13 @@ class ImageClassification(Task):
     def audit(
         self, records: list[Record], cfg: RunConfig, *, known_labels: list[str] | None = None, progress: bool
     ) -> AuditReport:
-        return audit_records(records, known_labels=known_labels, progress=progress)
+        report = audit_records(records, known_labels=known_labels, progress=progress)
+        if cfg.faces != "off":
+            from beautytune.faces.audit import check_faces
+            from beautytune.faces.prepare import FaceOptions
+
+            check_faces(report, FaceOptions(cfg.faces, cfg.face_margin, cfg.faces_fallback), progress)
+        return report
 
     def check_backbone(self, cfg: RunConfig) -> None:
         spec = get_spec(cfg.backbone_name(self))
@@ -68,6 +74,7 @@ class ImageClassification(Task):
         pp = (
             spec.preprocess if cfg.image_size is None else replace(spec.preprocess, input_size=cfg.image_size)
         )
+        pp = replace(pp, faces=cfg.faces, face_margin=cfg.face_margin, faces_fallback=cfg.faces_fallback)
         head = HeadConfig(cfg.head_hidden, cfg.head_dropout)
         model, source = build_classifier(
             spec, num_classes, head, init=cfg.init, weights=cfg.weights, drop_path=cfg.drop_path
@@ -79,18 +86,25 @@ class ImageClassification(Task):
         self, records: list[Record], targets: list[int], processor: Any, cfg: RunConfig, *, train: bool
     ) -> Dataset[tuple[Any, int]]:
         tf = train_transform(processor, cfg.augment) if train else _eval_transform(processor)
-        return ImageDataset(records, targets, tf, keep_size=processor.resize_size)
+        return ImageDataset(
+            records, targets, tf, keep_size=processor.resize_size, prepare=_face_step(processor)
+        )
 
     def collate(self, processor: Any) -> Callable[[list[tuple[Any, int]]], Batch]:
         return _collate_images
 
     def prepare_input(self, item: Any, processor: Any) -> Any:
+        source = None
         if isinstance(item, Image.Image):
             image = item.convert("RGB")
         elif isinstance(item, bytes | bytearray):
             image = decode("<bytes>", bytes(item)).image
         else:
-            image = load_rgb(item)
+            image, source = load_rgb(item), item
+        if processor.faces != "off":
+            from beautytune.faces.prepare import prepare_face
+
+            image, _ = prepare_face(image, processor.face_options, source)
         return _eval_transform(processor)(image)
 
     tta_modes = ("flip", "crops")
@@ -143,6 +157,16 @@ class ImageClassification(Task):
 @lru_cache(maxsize=8)
 def _eval_transform(pp: Preprocess) -> Callable[[Image.Image], torch.Tensor]:
     return eval_transform(pp)
+
+
+def _face_step(pp: Preprocess) -> Callable[[Image.Image, str], Image.Image] | None:
+    """The dataset's face step: the audit has already left out what ``skip`` refuses."""
+    if pp.faces == "off":
+        return None
+    from beautytune.faces.prepare import prepare_face
+
+    options = replace(pp.face_options, fallback="whole")
+    return lambda image, path: prepare_face(image, options, path)[0]
 
 
 def _collate_images(items: list[tuple[Any, int]]) -> Batch:
