@@ -247,21 +247,22 @@ def auto(
                 best.val_macro_f1 or 0.0,
                 deadline=deadline - finish_cost,
             )
-        souped = made is not None and made.improved and made.val_macro_f1 > (best.val_macro_f1 or 0.0)
+        # only a soup that beats the best trial on validation ships (greedy_soup starts at its score)
+        shipped = made if made is not None and made.val_macro_f1 > (best.val_macro_f1 or 0.0) else None
         rows = []
         for t in finished:
             row = run_row(Path(t.run or ""), f"{t.number:03d} {_describe(t.params)}", 0)
             if row is not None:
-                rows.append({**row, "val_macro_f1": t.val_macro_f1, "chosen": t is best and not souped})
-        if made is not None and souped:
-            rows.append(ship_soup(made, records, run, cfg.data))
+                rows.append({**row, "val_macro_f1": t.val_macro_f1, "chosen": t is best and shipped is None})
+        if shipped is not None:
+            rows.append(ship_soup(shipped, records, run, cfg.data))
         else:
             shutil.copytree(best_dir / "bundle", run.bundle)
             shutil.copytree(best_dir / "report", run.report)
         wall = time.perf_counter() - start
         chosen = (
-            {"soup": [p.name for p in made.ingredients], "val_macro_f1": made.val_macro_f1}
-            if made is not None and souped
+            {"soup": [p.name for p in shipped.ingredients], "val_macro_f1": shipped.val_macro_f1}
+            if shipped is not None
             else {"trial": best.number, **best.params, "val_macro_f1": best.val_macro_f1}
         )
         summary = {
@@ -299,7 +300,7 @@ def auto(
         wall,
         budget_s,
         metrics,
-        soup=[p.name for p in made.ingredients] if made is not None and souped else None,
+        soup=[p.name for p in shipped.ingredients] if shipped is not None else None,
     )
 
 
@@ -312,6 +313,7 @@ def ship_soup(made: SoupResult, records: list[Record], run: RunDir, data: str) -
     from beautytune.inference.bundle import save_bundle, update_bundle_metrics
     from beautytune.inference.calibration import calibrate_predictor
     from beautytune.inference.predictor import Predictor
+    from beautytune.train.pipeline import test_summary
 
     b = made.bundle
     predictor = Predictor(b.task, b.model, b.processor, b.labels)
@@ -334,11 +336,7 @@ def ship_soup(made: SoupResult, records: list[Record], run: RunDir, data: str) -
         title=f"beautytune auto: greedy soup of {len(names)} trials (test split)",
         comparison_name=f"{b.meta.backbone} / soup",
     )
-    summary = {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "ece")}
-    summary["val_macro_f1"] = made.val_macro_f1
-    if "uncalibrated" in metrics:
-        summary["ece_uncalibrated"] = metrics["uncalibrated"]["ece"]
-    update_bundle_metrics(bundle_dir, {"test": summary, "soup": names})
+    update_bundle_metrics(bundle_dir, {"test": test_summary(metrics, made.val_macro_f1), "soup": names})
     row = run_row(run.path, f"soup of {len(names)}: " + ", ".join(n.split("-")[0] for n in names), 0)
     assert row is not None
     return {**row, "val_macro_f1": made.val_macro_f1, "chosen": True, "soup": names}

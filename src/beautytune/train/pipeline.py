@@ -228,11 +228,7 @@ def fit(
     wall = time.perf_counter() - start
     if score_val:
         metrics["val_macro_f1"] = macro_f1_of(predictor, by_split(records, "val"))
-    summary = {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "ece")}
-    if score_val:
-        summary["val_macro_f1"] = metrics["val_macro_f1"]
-    if "uncalibrated" in metrics:
-        summary["ece_uncalibrated"] = metrics["uncalibrated"]["ece"]
+    summary = test_summary(metrics, metrics["val_macro_f1"] if score_val else None)
     update_bundle_metrics(
         bundle_dir,
         {
@@ -244,6 +240,16 @@ def fit(
     return FitResult(
         run.path, bundle_dir, run.report / "index.html", metrics, wall, train_time, skipped, outcome.info
     )
+
+
+def test_summary(metrics: dict[str, Any], val_macro_f1: float | None = None) -> dict[str, Any]:
+    """What a bundle's ``metrics["test"]`` keeps of a test evaluation (leaderboards read it)."""
+    summary = {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "ece")}
+    if val_macro_f1 is not None:
+        summary["val_macro_f1"] = val_macro_f1
+    if "uncalibrated" in metrics:
+        summary["ece_uncalibrated"] = metrics["uncalibrated"]["ece"]
+    return summary
 
 
 def find_learning_rate(cfg: RunConfig, min_lr: float, max_lr: float, steps: int) -> LrFindResult:
