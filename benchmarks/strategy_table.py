@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ def run(name: str, strategy: str, seed: int, args: argparse.Namespace) -> dict[s
     if row is None and args.read_only:
         return None
     if row is None:
+        if out.exists() and not (out / "checkpoints" / "last.ckpt").exists():
+            shutil.rmtree(out)  # stopped before its first checkpoint: nothing to resume
         api.fit(
             spec["data"],
             out,

@@ -49,3 +49,33 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "beautytune.cli", *args], capture_output=True, text=True, timeout=600
     )
+
+
+@pytest.fixture(scope="session")
+def face_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two classes of drawn faces (light / dark skin) in busy scenes, one person a group,
+    plus two photos without a face."""
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    from beautytune.demo.synthetic_faces import drawn_face
+
+    root = tmp_path_factory.mktemp("faces")
+    rows = []
+    rng = np.random.default_rng(0)
+    for label, skin in (("light", (236, 200, 180)), ("dark", (120, 80, 60))):
+        for i in range(10):
+            scene = Image.new("RGB", (320, 320), tuple(int(v) for v in rng.integers(0, 255, 3)))
+            scene.paste(drawn_face(192, skin=skin, grain=4.0, seed=i), (int(rng.integers(0, 128)), 64))
+            path = root / label / f"{i}.png"
+            path.parent.mkdir(exist_ok=True)
+            scene.save(path)
+            rows.append([f"{label}/{i}.png", label, f"p{label}{i}"])
+    for i, label in enumerate(("light", "dark")):
+        Image.new("RGB", (320, 320), (30 + 90 * i, 140, 70)).save(root / label / "empty.png")
+        rows.append([f"{label}/empty.png", label, f"empty{i}"])
+    with (root / "manifest.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([["path", "label", "group"], *rows])
+    return root / "manifest.csv"

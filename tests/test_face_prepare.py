@@ -3,7 +3,6 @@ face section and a fit + predict on drawn faces."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
@@ -66,35 +65,14 @@ def test_fallbacks_and_the_landmark_cache(tmp_path: Path) -> None:
     assert faces_of(rgb, path) == []
 
 
-@pytest.fixture(scope="module")
-def face_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two classes of drawn faces (light / dark skin) in busy scenes, one person a group,
-    plus two photos without a face."""
-    root = tmp_path_factory.mktemp("faces")
-    rows = []
-    rng = np.random.default_rng(0)
-    for label, skin in (("light", (236, 200, 180)), ("dark", (120, 80, 60))):
-        for i in range(10):
-            scene = Image.new("RGB", (320, 320), tuple(int(v) for v in rng.integers(0, 255, 3)))
-            scene.paste(drawn_face(192, skin=skin, grain=4.0, seed=i), (int(rng.integers(0, 128)), 64))
-            path = root / label / f"{i}.png"
-            path.parent.mkdir(exist_ok=True)
-            scene.save(path)
-            rows.append([f"{label}/{i}.png", label, f"p{label}{i}"])
-    for i, label in enumerate(("light", "dark")):
-        Image.new("RGB", (320, 320), (30 + 90 * i, 140, 70)).save(root / label / "empty.png")
-        rows.append([f"{label}/empty.png", label, f"empty{i}"])
-    with (root / "manifest.csv").open("w", newline="") as f:
-        csv.writer(f).writerows([["path", "label", "group"], *rows])
-    return root / "manifest.csv"
-
-
 def test_fit_with_faces_skip_audits_trains_and_predicts(face_data: Path, tmp_path: Path) -> None:
     result = api.fit(
         face_data, tmp_path / "run", **{**TINY, "strategy": "head"}, faces="crop", faces_fallback="skip"
     )
     audit = json.loads((tmp_path / "run" / "audit" / "audit.json").read_text())
     assert audit["summary"]["faces"]["no_face"] == 2
+    # drawn skin (236, 200, 180): ITA about 59; (120, 80, 60): L* 38, b* 20, ITA about -31
+    assert audit["summary"]["faces"]["tones"] == {"very_light": 10, "dark": 10}
     skipped = {Path(e["path"]).name for e in audit["entries"] if e["status"] == "error"}
     assert skipped == {"empty.png"}
     assert "## Faces (capture quality)" in (tmp_path / "run" / "audit" / "audit.md").read_text()

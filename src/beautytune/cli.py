@@ -183,8 +183,10 @@ def fit(
     faces: Annotated[
         str,
         typer.Option(
-            help="face photos: off | crop (the face, with a margin) | align (eyes level, then crop); "
-            "the bundle does the same at predict time",
+            help="face photos: off | crop (the face, with a margin) | align (eyes level, then crop) | "
+            "regions (skin patches: forehead, cheeks, nose, chin, pooled by one backbone; "
+            "--image-size is each patch's, default half the backbone's); the bundle does the same "
+            "at predict time",
             rich_help_panel=DATA,
         ),
     ] = "off",

@@ -27,7 +27,7 @@ class RunConfig:
     init: str = "pretrained"  # or "random"
     weights: str | None = None  # user-supplied backbone weights
     image_size: int | None = None  # override the backbone's input size (speed on CPU)
-    #: face preparation before the backbone (faces/prepare.py): off | crop | align; a photo
+    #: face preparation before the backbone (faces/prepare.py): off | crop | align | regions; a photo
     #: without a usable face is used whole or skipped (``faces_fallback``)
     faces: str = "off"
     face_margin: float = 0.25
@@ -106,7 +106,7 @@ class RunConfig:
             ("imbalance", ("weighted", "sample", "none")),
             ("augment", tuple(AUGMENT_PRESETS)),
             ("bn", ("auto", "frozen", "train")),
-            ("faces", ("off", "crop", "align")),
+            ("faces", ("off", "crop", "align", "regions")),
             ("faces_fallback", ("whole", "skip")),
         ):
             value = getattr(self, name)
@@ -114,6 +114,10 @@ class RunConfig:
                 raise BeautytuneError(f"unknown {name} '{value}': use one of {', '.join(allowed)}")
         if self.faces != "off" and self.text_col is not None:
             raise BeautytuneError("--faces prepares photos: drop it for a text task")
+        if self.faces == "regions" and (self.mixup or self.cutmix):
+            raise BeautytuneError(
+                "--faces regions feeds skin patches, which mixup/cutmix cannot mix: drop them"
+            )
         if not 0.0 <= self.face_margin <= 2.0:
             raise BeautytuneError("--face-margin is a share of the face size: use 0 to 2")
         if self.shots is not None and self.shots < 1:

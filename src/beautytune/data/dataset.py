@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -11,6 +13,9 @@ from torch.utils.data import Dataset, Sampler
 
 from beautytune.data.images import load_rgb
 from beautytune.data.records import Record
+
+if TYPE_CHECKING:
+    from beautytune.faces.patches import Patches
 
 
 class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
@@ -50,6 +55,40 @@ class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         return self.transform(self.image(i)), self.targets[i]
+
+
+class PatchesDataset(Dataset[tuple[tuple[torch.Tensor, torch.Tensor], int]]):
+    """Skin patches a photo (``--faces regions``): cut once and kept; transforms per epoch."""
+
+    def __init__(
+        self,
+        records: list[Record],
+        targets: list[int],
+        transform: Callable[[Image.Image], torch.Tensor],
+        patches: Callable[[Image.Image, str], Patches],
+    ) -> None:
+        self.records = records
+        self.targets = targets
+        self.transform = transform
+        self.patches = patches
+        self._cache: dict[int, Patches] = {}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> tuple[tuple[torch.Tensor, torch.Tensor], int]:
+        p = self._cache.get(i)
+        if p is None:
+            p = self.patches(load_rgb(self.records[i].path), self.records[i].path)
+            p = self._cache[i] = replace(p, regions=None)  # the masks are photo-sized: not kept
+        return patch_tensors(p, self.transform), self.targets[i]
+
+
+def patch_tensors(
+    patches: Patches, transform: Callable[[Image.Image], torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(R, 3, H, W) transformed patches and their (R,) presence weights."""
+    return torch.stack([transform(im) for im in patches.images]), torch.tensor(patches.weights)
 
 
 class EpochSampler(Sampler[int]):

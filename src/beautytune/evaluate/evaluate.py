@@ -15,6 +15,7 @@ from beautytune.errors import DataError
 from beautytune.evaluate.baselines import BaselineResult
 from beautytune.evaluate.metrics import compute_metrics
 from beautytune.evaluate.report import write_report
+from beautytune.evaluate.slices import slice_metrics
 from beautytune.inference.calibration import rescale
 from beautytune.inference.predictor import Predictor
 from beautytune.io import write_text_atomic
@@ -83,6 +84,9 @@ def evaluate_records(
         raw = compute_metrics(y, rescale(p, 1.0 / predictor.temperature), labels)
         metrics["temperature"] = predictor.temperature
         metrics["uncalibrated"] = {k: raw[k] for k in ("ece", "reliability", "accuracy", "macro_f1")}
+    kept = [records[i] for i in keep]
+    for name, (buckets, order) in task.slices(kept, predictor.processor).items():
+        metrics.setdefault("slices", {})[name] = slice_metrics(y, p, labels, buckets, order)
     for b in baselines or []:
         scored = compute_metrics(y, b.probs[keep], labels)
         row = {"name": b.name, **{k: scored[k] for k in _COMPARED}, "seconds": round(b.seconds, 1)}

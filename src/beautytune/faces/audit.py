@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ import numpy as np
 from beautytune.data.images import ImageError, load_rgb
 from beautytune.faces.prepare import FaceOptions, faces_of
 from beautytune.faces.quality import assess
+from beautytune.faces.tone import CATEGORY_NAMES, face_tone
 
 if TYPE_CHECKING:
     from beautytune.data.audit import AuditReport
@@ -28,8 +30,12 @@ def check_faces(report: AuditReport, options: FaceOptions, progress: bool = Fals
             rgb = np.asarray(load_rgb(entry.path))
         except ImageError:
             continue  # the audit has already judged it
-        quality = assess(rgb, faces_of(rgb, entry.path))
-        checked.append({"path": entry.path, **quality.to_dict()})
+        found = faces_of(rgb, entry.path)
+        quality = assess(rgb, found)
+        tone = face_tone(rgb, found[0].points) if found else None
+        checked.append(
+            {"path": entry.path, **quality.to_dict(), "tone": None if tone is None else asdict(tone)}
+        )
         if not quality.ok and options.fallback == "skip":
             entry.status = "error"
             entry.reason = "face: " + "; ".join(quality.issues)
@@ -44,6 +50,11 @@ def check_faces(report: AuditReport, options: FaceOptions, progress: bool = Fals
         "checked": len(checked),
         "with_issues": sum(not q["ok"] for q in checked),
         "no_face": sum(q["faces"] == 0 for q in checked),
+        "tones": {
+            name: n
+            for name in CATEGORY_NAMES
+            if (n := sum(q["tone"] is not None and q["tone"]["category"] == name for q in checked))
+        },
     }
     if options.fallback == "skip":
         report.summary["usable"] = sum(e.usable for e in report.entries)
@@ -66,6 +77,10 @@ def markdown(report: AuditReport, limit: int = 100) -> list[str]:
         "",
         f"{s['checked']} photos checked for `--faces {s['mode']}`: {len(bad)} with issues, "
         f"{s['no_face']} without a face; those are {use}.",
+        "",
+        "Skin tone of the faces found (ITA of the cheeks' CIELAB colour, an estimate from the "
+        "pixels, not an identity attribute): "
+        + (", ".join(f"{name} {n}" for name, n in s.get("tones", {}).items()) or "none"),
         "",
     ]
     if bad:

@@ -1,7 +1,8 @@
 """Face preparation as a processor step: the photo a model sees is the face, not the scene.
 
 ``crop``: the landmarks' box grown by a margin, made square; ``align``: the same after
-turning the photo so the eyes are level. What FaceMesh finds in a file is cached on disk
+turning the photo so the eyes are level; ``regions``: the aligned face's skin patches
+(faces/patches.py) for a model that pools one backbone over them. What FaceMesh finds in a file is cached on disk
 (keyed by the file's path, size and mtime and the mesh settings), so each photo is meshed
 once across epochs, runs and strategies. A photo without a usable face is used whole
 (``fallback="whole"``) or refused with its reason (``"skip"``).
@@ -21,9 +22,11 @@ from PIL import Image
 
 from beautytune.errors import InputError
 from beautytune.faces.landmarks import NUM_LANDMARKS, Face, FaceMesher
+from beautytune.faces.patches import Patches, region_patches
 from beautytune.faces.quality import Quality, QualitySettings, assess
+from beautytune.faces.tone import Tone, face_tone
 
-FACE_MODES = ("off", "crop", "align")
+FACE_MODES = ("off", "crop", "align", "regions")
 FALLBACKS = ("whole", "skip")
 _EYE_R, _EYE_L = 33, 263
 _CACHE_VERSION = "facemesh-0.10.21-v1"
@@ -77,6 +80,18 @@ def faces_of(rgb: np.ndarray, source: str | Path | None = None) -> list[Face]:
     return found
 
 
+def tone_of_file(path: str | Path) -> Tone | None:
+    """The skin tone of the first face in the photo at ``path`` (None: no face, or unreadable)."""
+    from beautytune.data.images import ImageError, load_rgb
+
+    try:
+        rgb = np.asarray(load_rgb(path))
+    except ImageError:
+        return None
+    found = faces_of(rgb, path)
+    return face_tone(rgb, found[0].points) if found else None
+
+
 def face_box(face: Face, size: tuple[int, int], margin: float) -> tuple[int, int, int, int]:
     """A square around the landmarks, grown by ``margin`` on each side, kept inside the photo
     where it fits (a face near the edge keeps its square by moving it, not by shrinking it)."""
@@ -105,19 +120,37 @@ def aligned(image: Image.Image, face: Face) -> tuple[Image.Image, Face]:
     return turned, Face(points.astype(np.float32), face.depth)
 
 
-def prepare_face(
+def locate(
     image: Image.Image, options: FaceOptions, source: str | Path | None = None
-) -> tuple[Image.Image, Quality]:
-    """The image the model sees under ``options`` and the photo's capture quality. Raises
-    InputError (the reason) when there is no usable face and the fallback is ``skip``."""
+) -> tuple[Face | None, Quality]:
+    """The photo's first face (None: none found) and its capture quality. Raises InputError
+    (the reason) when there is no face and the fallback is ``skip``."""
     rgb = np.asarray(image.convert("RGB"))
     faces = faces_of(rgb, source)
     quality = assess(rgb, faces, QualitySettings())
-    if not faces:
-        if options.fallback == "skip":
-            raise InputError(quality.issues[0])
+    if not faces and options.fallback == "skip":
+        raise InputError(quality.issues[0])
+    return (faces[0] if faces else None), quality
+
+
+def prepare_face(
+    image: Image.Image, options: FaceOptions, source: str | Path | None = None
+) -> tuple[Image.Image, Quality]:
+    """The image the model sees under ``options`` (crop or align) and the photo's capture
+    quality; without a face the photo is used whole (or refused: ``skip``)."""
+    face, quality = locate(image, options, source)
+    if face is None:
         return image, quality
-    face = faces[0]
     if options.mode == "align":
         image, face = aligned(image, face)
     return image.crop(face_box(face, image.size, options.margin)), quality
+
+
+def prepare_regions(
+    image: Image.Image, options: FaceOptions, size: int, source: str | Path | None = None
+) -> tuple[Patches, Quality]:
+    """The skin patches of the face (eyes levelled first, so every patch is upright)."""
+    face, quality = locate(image, options, source)
+    if face is not None:
+        image, face = aligned(image, face)
+    return region_patches(image, face, size), quality

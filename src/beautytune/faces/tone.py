@@ -58,3 +58,13 @@ def skin_tone(rgb: np.ndarray, mask: np.ndarray | None = None) -> Tone | None:
     lightness, b = float(np.median(lab[:, 0])), float(np.median(lab[:, 2]))
     angle = ita(lightness, b)
     return Tone(round(angle, 2), ita_category(angle), round(lightness, 2), round(b, 2), len(pixels))
+
+
+def face_tone(rgb: np.ndarray, points: np.ndarray) -> Tone | None:
+    """The tone of one face (its (478, 2) landmarks on ``rgb``) from its cheek patches, the
+    skin least covered by hair, brows or shadow. None: no cheek pixels."""
+    from beautytune.faces.regions import skin_regions
+
+    regions = skin_regions(points, (rgb.shape[1], rgb.shape[0]), rgb)
+    cheeks = regions["left_cheek"].mask | regions["right_cheek"].mask
+    return skin_tone(rgb, cheeks) if cheeks.any() else None

@@ -80,6 +80,35 @@ class ImageClassifier(Classifier):
         return self.backbone(pixel_values)  # type: ignore[no-any-return]
 
 
+class RegionClassifier(ImageClassifier):
+    """Skin patches in (``pixel_values`` (B, R, 3, H, W), ``region_weight`` (B, R): 1 where a
+    region is present); one backbone embeds every patch and the photo's features are the
+    weighted mean over its regions, so the head (and every strategy) sees one vector a photo.
+    """
+
+    def region_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, R, D): each patch's pooled backbone features."""
+        b, r = pixel_values.shape[:2]
+        flat = pixel_values.flatten(0, 1).contiguous(memory_format=torch.channels_last)
+        return self.backbone(flat).reshape(b, r, -1)  # type: ignore[no-any-return]
+
+    def features(  # type: ignore[override]
+        self, pixel_values: torch.Tensor, region_weight: torch.Tensor
+    ) -> torch.Tensor:
+        per_region = self.region_features(pixel_values)
+        w = region_weight.to(per_region.dtype).unsqueeze(-1)
+        return (per_region * w).sum(1) / w.sum(1).clamp_min(1e-6)
+
+    def region_logits(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, R, C): the head's verdict on each patch alone (what ``beautytune face`` shows)."""
+        return self.head(self.region_features(pixel_values))  # type: ignore[no-any-return]
+
+
+def as_region_classifier(model: ImageClassifier) -> RegionClassifier:
+    """The same backbone and head, fed skin patches instead of photos."""
+    return RegionClassifier(model.backbone, model.head)
+
+
 def timm_layer_groups(backbone: nn.Module) -> list[list[nn.Parameter]]:
     """Coarse groups (stem, stages..., head conv) from the model's own ``group_matcher``.
 

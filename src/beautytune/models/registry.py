@@ -31,7 +31,7 @@ class Preprocess:
     std: tuple[float, float, float]
     interpolation: str = "bicubic"
     crop_pct: float = 0.875
-    #: face preparation before resizing (faces/prepare.py): off | crop | align
+    #: face preparation before resizing (faces/prepare.py): off | crop | align | regions
     faces: str = "off"
     face_margin: float = 0.25
     faces_fallback: str = "whole"

@@ -141,6 +141,13 @@ class Task(ABC):
     @abstractmethod
     def export_spec(self, processor: Any, examples: Sequence[Any] | None = None) -> ExportSpec: ...
 
+    def slices(
+        self, records: list[Record], processor: Any
+    ) -> dict[str, tuple[list[str | None], tuple[str, ...]]]:
+        """Named ways to cut an evaluation set: a bucket per record (None: unknown) and the
+        buckets' order. Reports score every slice separately (a face model: by skin tone)."""
+        return {}
+
     def example_text(self, record: Record) -> str | None:
         """Text to show for an example in a report; None means show a thumbnail of its path."""
         return None

@@ -14,14 +14,15 @@ from torch.utils.data import Dataset
 
 from beautytune.config import RunConfig
 from beautytune.data.audit import AuditReport, audit_records
-from beautytune.data.dataset import ImageDataset
+from beautytune.data.dataset import ImageDataset, PatchesDataset, patch_tensors
 from beautytune.data.images import ImageError, decode, is_image_path, load_rgb
 from beautytune.data.records import Record
 from beautytune.data.sources import load_records
 from beautytune.data.transforms import eval_transform, train_transform
 from beautytune.errors import WeightsError
+from beautytune.faces.patches import REGION_NAMES, Patches
 from beautytune.models import weights as weights_mod
-from beautytune.models.network import Classifier, HeadConfig, build_classifier
+from beautytune.models.network import Classifier, HeadConfig, as_region_classifier, build_classifier
 from beautytune.models.registry import Preprocess, get_spec
 from beautytune.tasks.base import Batch, Built, ExportSpec, Task
 
@@ -74,11 +75,16 @@ class ImageClassification(Task):
         pp = (
             spec.preprocess if cfg.image_size is None else replace(spec.preprocess, input_size=cfg.image_size)
         )
+        if cfg.faces == "regions" and cfg.image_size is None:
+            # five patches a photo: each at half the side costs about what one photo did
+            pp = replace(pp, input_size=max(32, pp.input_size // 2))
         pp = replace(pp, faces=cfg.faces, face_margin=cfg.face_margin, faces_fallback=cfg.faces_fallback)
         head = HeadConfig(cfg.head_hidden, cfg.head_dropout)
         model, source = build_classifier(
             spec, num_classes, head, init=cfg.init, weights=cfg.weights, drop_path=cfg.drop_path
         )
+        if cfg.faces == "regions":
+            model = as_region_classifier(model)
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         return Built(model, pp, spec.name, source)
 
@@ -86,12 +92,14 @@ class ImageClassification(Task):
         self, records: list[Record], targets: list[int], processor: Any, cfg: RunConfig, *, train: bool
     ) -> Dataset[tuple[Any, int]]:
         tf = train_transform(processor, cfg.augment) if train else _eval_transform(processor)
+        if processor.faces == "regions":
+            return PatchesDataset(records, targets, tf, _patches_step(processor))
         return ImageDataset(
             records, targets, tf, keep_size=processor.resize_size, prepare=_face_step(processor)
         )
 
     def collate(self, processor: Any) -> Callable[[list[tuple[Any, int]]], Batch]:
-        return _collate_images
+        return _collate_patches if processor.faces == "regions" else _collate_images
 
     def prepare_input(self, item: Any, processor: Any) -> Any:
         source = None
@@ -101,6 +109,11 @@ class ImageClassification(Task):
             image = decode("<bytes>", bytes(item)).image
         else:
             image, source = load_rgb(item), item
+        if processor.faces == "regions":
+            from beautytune.faces.prepare import prepare_regions
+
+            patches, _ = prepare_regions(image, processor.face_options, processor.resize_size, source)
+            return patch_tensors(patches, _eval_transform(processor))
         if processor.faces != "off":
             from beautytune.faces.prepare import prepare_face
 
@@ -112,13 +125,17 @@ class ImageClassification(Task):
     def tta_views(self, prepared: Any, mode: str) -> list[Any]:
         """flip: the image and its mirror; crops: those plus four corner crops (90% of each
         side, resized back), a cheap multi-crop on the already centre-cropped input."""
+        if isinstance(prepared, tuple):  # skin patches: the same views of every patch
+            pixels, weight = prepared
+            return [(v, weight) for v in self.tta_views(pixels, mode)]
         views = [prepared, prepared.flip(-1)]
         if mode == "crops":
             size = prepared.shape[-1]
             c = round(size * 0.9)
             for y, x in ((0, 0), (0, size - c), (size - c, 0), (size - c, size - c)):
-                crop = prepared[:, y : y + c, x : x + c].unsqueeze(0)
-                views.append(torch.nn.functional.interpolate(crop, size=(size, size), mode="bilinear")[0])
+                crop = prepared[..., y : y + c, x : x + c].reshape(-1, *prepared.shape[-3:-2], c, c)
+                resized = torch.nn.functional.interpolate(crop, size=(size, size), mode="bilinear")
+                views.append(resized.reshape(prepared.shape))
         return views
 
     def expand_inputs(self, inputs: Sequence[Any]) -> list[Any]:
@@ -134,6 +151,18 @@ class ImageClassification(Task):
     def input_name(self, item: Any) -> str:
         return str(item) if isinstance(item, str | Path) else f"<{type(item).__name__}>"
 
+    def slices(
+        self, records: list[Record], processor: Any
+    ) -> dict[str, tuple[list[str | None], tuple[str, ...]]]:
+        """Face models are scored per skin-tone (ITA) bucket of each photo's cheeks."""
+        if processor.faces == "off":
+            return {}
+        from beautytune.faces.prepare import tone_of_file
+        from beautytune.faces.tone import CATEGORY_NAMES
+
+        tones = [tone_of_file(r.path) for r in records]
+        return {"skin_tone": ([t.category if t else None for t in tones], CATEGORY_NAMES)}
+
     def processor_meta(self, processor: Any) -> dict[str, Any]:
         return processor.to_dict()  # type: ignore[no-any-return]
 
@@ -143,10 +172,21 @@ class ImageClassification(Task):
         spec = get_spec(backbone)
         cfg = HeadConfig(tuple(head.get("hidden", ())), float(head.get("dropout", 0.0)))
         model, _ = build_classifier(spec, num_classes, cfg, init="random")
-        return model, Preprocess.from_dict(processor)
+        pp = Preprocess.from_dict(processor)
+        return (as_region_classifier(model) if pp.faces == "regions" else model), pp
 
     def export_spec(self, processor: Any, examples: Sequence[Any] | None = None) -> ExportSpec:
         size = processor.input_size
+        if processor.faces == "regions":
+            if examples:
+                inputs, _ = _collate_patches([(self.prepare_input(e, processor), 0) for e in examples])
+                px, w = inputs["pixel_values"], inputs["region_weight"]
+            else:
+                g = torch.Generator().manual_seed(0)
+                px = torch.randn(4, len(REGION_NAMES), 3, size, size, generator=g)
+                w = torch.ones(4, len(REGION_NAMES))
+            axes = {"patches": {0: "batch"}, "region_weight": {0: "batch"}}
+            return ExportSpec((px, w), ["patches", "region_weight"], axes)
         if examples:
             x = torch.stack([self.prepare_input(e, processor) for e in examples])
         else:
@@ -167,6 +207,22 @@ def _face_step(pp: Preprocess) -> Callable[[Image.Image, str], Image.Image] | No
 
     options = replace(pp.face_options, fallback="whole")
     return lambda image, path: prepare_face(image, options, path)[0]
+
+
+def _patches_step(pp: Preprocess) -> Callable[[Image.Image, str], Patches]:
+    """The dataset's regions step (the audit has already left out what ``skip`` refuses)."""
+    from beautytune.faces.prepare import prepare_regions
+
+    options = replace(pp.face_options, fallback="whole")
+    return lambda image, path: prepare_regions(image, options, pp.resize_size, path)[0]
+
+
+def _collate_patches(items: list[tuple[Any, int]]) -> Batch:
+    pixels = torch.stack([x for (x, _), _ in items])
+    weight = torch.stack([w for (_, w), _ in items])
+    return {"pixel_values": pixels, "region_weight": weight}, torch.tensor(
+        [y for _, y in items], dtype=torch.long
+    )
 
 
 def _collate_images(items: list[tuple[Any, int]]) -> Batch:

@@ -1,0 +1,96 @@
+"""--faces regions: skin patches from the landmarks, one backbone pooled over them, per-region
+predictions, bundles and ONNX export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from beautytune import api
+from beautytune.demo.synthetic_faces import drawn_face
+from beautytune.evaluate.slices import slice_metrics
+from beautytune.faces.patches import REGION_NAMES, region_patches
+from beautytune.faces.prepare import FaceOptions, faces_of, prepare_regions
+from beautytune.inference.bundle import load_bundle
+from beautytune.models.network import RegionClassifier
+from conftest import TINY
+
+SKIN = (224, 172, 140)
+
+
+def test_patches_hold_only_skin() -> None:
+    face_img = drawn_face(256, skin=SKIN, grain=2.0)
+    face = faces_of(np.asarray(face_img))[0]
+    patches = region_patches(face_img, face, 64)
+    assert patches.present == [True] * len(REGION_NAMES)
+    assert patches.regions is not None and set(patches.regions) == set(REGION_NAMES)
+    for name, im in zip(REGION_NAMES, patches.images, strict=True):
+        assert im.size == (64, 64)
+        px = np.asarray(im, dtype=float).reshape(-1, 3)
+        # no dark iris, brow or hair, no red lip: every pixel close to the drawn skin
+        far = np.abs(px - SKIN).max(axis=1) > 40
+        assert far.mean() < 0.02, (name, far.mean())
+
+
+def test_without_a_face_the_whole_photo_is_the_only_patch() -> None:
+    empty = Image.new("RGB", (200, 160), (40, 120, 60))
+    patches, quality = prepare_regions(empty, FaceOptions("regions"), 48)
+    assert patches.present == [True, False, False, False, False] and patches.regions is None
+    assert quality.issues == ["no face found"]
+    with pytest.raises(Exception, match="no face found"):
+        prepare_regions(empty, FaceOptions("regions", fallback="skip"), 48)
+
+
+def test_region_classifier_pools_present_patches_only() -> None:
+    backbone = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 6))
+    backbone.num_features = 6  # type: ignore[assignment]
+    head = torch.nn.Sequential()
+    head.add_module("fc", torch.nn.Linear(6, 2))
+    model = RegionClassifier(backbone, head)
+    x = torch.randn(2, 5, 3, 4, 4)
+    w = torch.tensor([[1.0, 1, 0, 0, 0], [1, 1, 1, 1, 1]])
+    changed = x.clone()
+    changed[0, 2:] = 100.0  # absent patches: whatever they hold must not count
+    torch.testing.assert_close(model(x, w)[0], model(changed, w)[0])
+    assert model.region_logits(x).shape == (2, 5, 2)
+    per = model.region_features(x)
+    torch.testing.assert_close(model.features(x, w)[1], per[1].mean(0))
+
+
+def test_fit_regions_predicts_exports_and_keeps_the_mode(face_data: Path, tmp_path: Path) -> None:
+    result = api.fit(face_data, tmp_path / "run", **{**TINY, "strategy": "head"}, faces="regions")
+    meta = json.loads((result.bundle / "bundle.json").read_text())
+    assert meta["processor"]["faces"] == "regions" and meta["processor"]["input_size"] == TINY["image_size"]
+    bundle = load_bundle(result.bundle)
+    assert isinstance(bundle.model, RegionClassifier)
+    preds = api.predict(result.bundle, [str(face_data.parent / "light" / "0.png")])
+    assert preds[0]["label"] in ("light", "dark")
+    tones = json.loads((result.report.parent / "metrics.json").read_text())["slices"]["skin_tone"]
+    assert sum(r["n"] for r in tones) >= 1 and all("warning" in r for r in tones)  # a tiny test split
+    assert "Per skin tone" in result.report.read_text()
+    exported = api.export(result.bundle)
+    assert exported.input_names == ["patches", "region_weight"] and exported.max_abs_diff < 1e-4
+
+
+def test_regions_refuse_mixup(face_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="mixup"):
+        api.fit(face_data, tmp_path / "run", **TINY, faces="regions", mixup=0.2)
+    assert not (tmp_path / "run").exists()
+
+
+def test_slice_metrics_score_each_bucket_and_warn_when_small() -> None:
+    y = np.array([0, 1, 0, 1, 0, 0])
+    probs = np.eye(2)[[0, 1, 1, 1, 0, 0]]
+    rows = slice_metrics(
+        y, probs, ["a", "b"], ["light", "light", "dark", "dark", None, "light"], ("light", "dark"), 3
+    )
+    assert [r["bucket"] for r in rows] == ["light", "dark", "unknown"]
+    light, dark, unknown = rows
+    assert light["n"] == 3 and light["accuracy"] == 1.0 and "warning" not in light
+    assert dark["accuracy"] == 0.5 and dark["classes"] == {"a": 1, "b": 1} and "too few" in dark["warning"]
+    assert unknown["n"] == 1
