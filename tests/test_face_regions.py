@@ -18,7 +18,7 @@ from beautytune.faces.patches import REGION_NAMES, region_patches
 from beautytune.faces.prepare import FaceOptions, faces_of, prepare_regions
 from beautytune.inference.bundle import load_bundle
 from beautytune.models.network import RegionClassifier
-from conftest import TINY
+from conftest import TINY, run_cli
 
 SKIN = (224, 172, 140)
 
@@ -62,8 +62,14 @@ def test_region_classifier_pools_present_patches_only() -> None:
     torch.testing.assert_close(model.features(x, w)[1], per[1].mean(0))
 
 
-def test_fit_regions_predicts_exports_and_keeps_the_mode(face_data: Path, tmp_path: Path) -> None:
-    result = api.fit(face_data, tmp_path / "run", **{**TINY, "strategy": "head"}, faces="regions")
+@pytest.fixture(scope="module")
+def regions_run(face_data: Path, tmp_path_factory: pytest.TempPathFactory) -> api.FitResult:
+    out = tmp_path_factory.mktemp("regions") / "run"
+    return api.fit(face_data, out, **{**TINY, "strategy": "head"}, faces="regions")
+
+
+def test_fit_regions_predicts_exports_and_keeps_the_mode(face_data: Path, regions_run: api.FitResult) -> None:
+    result = regions_run
     meta = json.loads((result.bundle / "bundle.json").read_text())
     assert meta["processor"]["faces"] == "regions" and meta["processor"]["input_size"] == TINY["image_size"]
     bundle = load_bundle(result.bundle)
@@ -94,3 +100,27 @@ def test_slice_metrics_score_each_bucket_and_warn_when_small() -> None:
     assert light["n"] == 3 and light["accuracy"] == 1.0 and "warning" not in light
     assert dark["accuracy"] == 0.5 and dark["classes"] == {"a": 1, "b": 1} and "too few" in dark["warning"]
     assert unknown["n"] == 1
+
+
+def test_face_cli_reports_every_photo_in_order_with_overlays(
+    face_data: Path, regions_run: api.FitResult, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    photos = [face_data.parent / "light" / "0.png", face_data.parent / "dark" / "empty.png", broken]
+    bundle, overlays = str(regions_run.bundle), tmp_path / "overlays"
+    r = run_cli("face", *map(str, photos), "--bundle", bundle, "--json", "--overlay", str(overlays))
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    assert [Path(d["path"]).name for d in lines] == ["0.png", "empty.png", "broken.jpg"]
+    face, empty, bad = lines
+    assert face["faces"] == 1 and face["quality"]["ok"] and face["tone"]["category"] == "very_light"
+    assert face["prediction"]["label"] in ("light", "dark") and set(face["regions"]) == set(REGION_NAMES)
+    with Image.open(face["overlay"]) as im:
+        assert max(im.size) >= 640  # small photos are enlarged for legibility
+    assert empty["faces"] == 0 and empty["quality"]["issues"] == ["no face found"] and empty["tone"] is None
+    assert "regions" not in empty and "prediction" in empty  # used whole (--faces-fallback whole)
+    assert set(bad) == {"path", "error"} and "not an image" in bad["error"]
+    assert len(list(overlays.glob("*.png"))) == 2
+    plain = run_cli("face", str(photos[0]))  # without a bundle: quality and tone only
+    assert plain.returncode == 0 and "tone very_light" in plain.stdout and "capture ok" in plain.stdout

@@ -361,6 +361,17 @@ def predict_csv(
     return [{"row": n, **r} for n, r in zip(rows, results, strict=True)]
 
 
+def face(
+    photos: list[str | Path], bundle: str | Path | None = None, overlay: str | Path | None = None
+) -> list[dict[str, Any]]:
+    """Analyse face photos (capture quality, face box, skin tone; with a bundle its prediction,
+    per region for a ``--faces regions`` bundle), one result each in input order; ``overlay``:
+    a folder for an annotated PNG of each photo. An unusable photo gets an ``error`` entry."""
+    from beautytune.faces.analyse import analyse_faces
+
+    return analyse_faces(photos, bundle, overlay)
+
+
 def export(
     bundle: str | Path, out: str | Path | None = None, examples: list[Any] | None = None
 ) -> ExportResult:

@@ -728,6 +728,50 @@ def predict(
         raise typer.Exit(1)
 
 
+@app.command("face")
+def face_command(
+    photos: Annotated[list[Path], typer.Argument(help="face photos and/or folders")],
+    bundle: Annotated[
+        Path | None, typer.Option(help="an image bundle to predict with (without: quality and tone only)")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="one JSON object per photo, in input order")
+    ] = False,
+    overlay: Annotated[
+        Path | None, typer.Option(help="write an annotated PNG of each photo into this folder")
+    ] = None,
+) -> None:
+    """Face photos: capture quality, skin tone, prediction (per region for --faces regions)."""
+    results = api.face(list(photos), bundle, overlay)
+    for r in results:
+        if as_json:
+            sys.stdout.write(json.dumps(r) + "\n")
+        elif "error" in r:
+            err_console.print(f"{r['path']}: error: {r['error']}", markup=False)
+        else:
+            out_console.print(_face_line(r), markup=False)
+    if all("error" in r for r in results):
+        raise typer.Exit(1)
+
+
+def _face_line(r: dict[str, Any]) -> str:
+    parts = [r["path"] + ":"]
+    pred = r.get("prediction")
+    if pred is not None:
+        parts.append(
+            f"error: {pred['error']}" if "error" in pred else f"{pred['label']} {pred['confidence']:.3f}"
+        )
+    if r.get("regions"):
+        parts.append("(" + ", ".join(f"{n} {v['label']}" for n, v in r["regions"].items()) + ")")
+    tone = r.get("tone")
+    parts.append(f"tone {tone['category']} (ITA {tone['ita']:.0f})" if tone else "tone unknown")
+    q = r["quality"]
+    parts.append("capture ok" if q["ok"] else "capture: " + "; ".join(q["issues"]))
+    if r.get("overlay"):
+        parts.append(f"-> {r['overlay']}")
+    return " ".join(parts)
+
+
 def _short(text: str, limit: int = 60) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
