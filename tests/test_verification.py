@@ -1,0 +1,54 @@
+"""Verification metrics (pairs, TAR at FAR) and dlib's face descriptor."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from beautytune.demo.synthetic_faces import drawn_face
+from beautytune.faces.prepare import faces_of
+from beautytune.faces.verification import (
+    all_pairs,
+    dlib_embedder,
+    tar_at_far,
+    verification_metrics,
+)
+
+
+def test_pairs_know_genuine_and_cross_condition() -> None:
+    pairs = all_pairs(["a", "a", "b", "b"], ["makeup", "none", "makeup", "makeup"])
+    assert len(pairs.left) == 6
+    got = {
+        (int(i), int(j)): (bool(g), bool(c))
+        for i, j, g, c in zip(pairs.left, pairs.right, pairs.genuine, pairs.cross, strict=True)
+    }
+    assert got[(0, 1)] == (True, True) and got[(2, 3)] == (True, False) and got[(0, 2)] == (False, False)
+
+
+def test_tar_at_far_reads_the_genuine_share_above_the_impostor_quantile() -> None:
+    impostor = np.linspace(0.0, 1.0, 1000)  # one impostor in a hundred scores above 0.99
+    genuine = np.array([0.995, 0.999, 0.5, 0.2])
+    scores = np.concatenate([impostor, genuine])
+    is_genuine = np.r_[np.zeros(1000, bool), np.ones(4, bool)]
+    assert tar_at_far(scores, is_genuine, 0.01) == 0.5
+    assert tar_at_far(scores, is_genuine, 0.001) == 0.25  # only 0.999 beats the top impostors
+    assert tar_at_far(scores[:500], is_genuine[:500], 0.001) is None  # too few impostors
+
+
+def test_perfect_scores_give_full_tar_and_auc() -> None:
+    people = [f"p{i // 4}" for i in range(200)]
+    pairs = all_pairs(people, ["m" if i % 2 else "n" for i in range(200)])
+    m = verification_metrics(pairs.genuine.astype(float), pairs)
+    assert m["cross"]["auc"] == 1.0 and m["same"]["tar@far0.001"] == 1.0
+    assert m["all"]["genuine"] == 50 * 6 and m["cross"]["genuine"] + m["same"]["genuine"] == 300
+
+
+def test_dlib_descriptor_is_128_d_and_closer_for_the_same_drawing() -> None:
+    embedder = dlib_embedder()
+    a, b = drawn_face(256, grain=3.0, seed=1), drawn_face(256, grain=3.0, seed=2)
+    other = drawn_face(256, skin=(120, 80, 60), background=(200, 60, 60), grain=3.0, seed=3)
+    vecs = []
+    for im in (a, b, other):
+        rgb = np.asarray(im)
+        vecs.append(embedder.embed(rgb, faces_of(rgb)[0].box))
+    assert vecs[0].shape == (128,)
+    assert np.linalg.norm(vecs[0] - vecs[1]) < np.linalg.norm(vecs[0] - vecs[2])
