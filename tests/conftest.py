@@ -79,3 +79,35 @@ def face_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with (root / "manifest.csv").open("w", newline="") as f:
         csv.writer(f).writerows([["path", "label", "group"], *rows])
     return root / "manifest.csv"
+
+
+@pytest.fixture(scope="session")
+def people_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight drawn people (skin and hairline differ) with four photos each, two "makeup"
+    (a warmer background) and two "no_makeup"; the manifest's group is the person."""
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    from beautytune.demo.synthetic_faces import drawn_face
+
+    root = tmp_path_factory.mktemp("people")
+    rows = []
+    rng = np.random.default_rng(3)
+    for p in range(8):
+        skin = (int(150 + 12 * p), int(110 + 10 * p), int(90 + 8 * p))
+        for k in range(4):
+            condition = "makeup" if k < 2 else "no_makeup"
+            back = (170, 90, 90) if condition == "makeup" else (90, 110, 140)
+            face = drawn_face(
+                128, skin=skin, background=back, grain=3.0, seed=10 * p + k, hairline=40 + 5 * p
+            )
+            scene = Image.new("RGB", (160, 160), back)
+            scene.paste(face, (int(rng.integers(0, 32)), int(rng.integers(0, 32))))
+            path = root / f"p{p}_{k}.png"
+            scene.save(path)
+            rows.append([path.name, condition, f"person{p}"])
+    with (root / "manifest.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([["path", "label", "group"], *rows])
+    return root / "manifest.csv"

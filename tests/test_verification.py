@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
+import csv
+import json
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+from beautytune import api
 from beautytune.demo.synthetic_faces import drawn_face
+from beautytune.errors import BeautytuneError
 from beautytune.faces.prepare import faces_of
 from beautytune.faces.verification import (
     all_pairs,
@@ -12,6 +19,7 @@ from beautytune.faces.verification import (
     tar_at_far,
     verification_metrics,
 )
+from conftest import TINY, run_cli
 
 
 def test_pairs_know_genuine_and_cross_condition() -> None:
@@ -52,3 +60,38 @@ def test_dlib_descriptor_is_128_d_and_closer_for_the_same_drawing() -> None:
         vecs.append(embedder.embed(rgb, faces_of(rgb)[0].box))
     assert vecs[0].shape == (128,)
     assert np.linalg.norm(vecs[0] - vecs[1]) < np.linalg.norm(vecs[0] - vecs[2])
+
+
+def test_fit_face_verification_keeps_test_people_unseen_and_verifies(
+    people_data: Path, tmp_path: Path
+) -> None:
+    result = api.fit(
+        people_data,
+        tmp_path / "run",
+        **{**TINY, "strategy": "full"},
+        task="face-verification",
+        test_frac=0.25,
+    )
+    split = list(csv.DictReader((tmp_path / "run" / "split.csv").open()))
+    people = {s: {r["group"] for r in split if r["split"] == s} for s in ("train", "val", "test")}
+    assert people["test"] and not people["test"] & (people["train"] | people["val"])
+    assert people["val"] <= people["train"]  # validation: other photos of training people
+    assert {r["condition"] for r in split} == {"makeup", "no_makeup"}
+    metrics = json.loads((result.report.parent / "metrics.json").read_text())
+    assert metrics["people"] == len(people["test"]) and metrics["cross"]["genuine"] > 0
+    assert 0.0 <= metrics["cross"]["auc"] <= 1.0 and "TAR @ FAR 1%" in result.report.read_text()
+    meta = json.loads((result.bundle / "bundle.json").read_text())
+    assert meta["task"] == "face-verification" and "threshold" in meta["metrics"]["test"]
+    a, b = (people_data.parent / n for n in ("p0_0.png", "p0_3.png"))
+    r = run_cli("verify", str(a), str(b), "--bundle", str(result.bundle), "--json")
+    assert r.returncode == 0, r.stderr
+    verdict = json.loads(r.stdout)
+    assert -1.0 <= verdict["score"] <= 1.0 and verdict["same_person"] in (True, False)
+    refused = run_cli("predict", str(result.bundle), str(a))
+    assert refused.returncode != 0 and "beautytune verify" in refused.stderr
+
+
+def test_verification_refuses_closed_form_strategies(people_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(BeautytuneError, match="ArcFace"):
+        api.fit(people_data, tmp_path / "run", **{**TINY, "strategy": "features"}, task="face-verification")
+    assert not (tmp_path / "run").exists()

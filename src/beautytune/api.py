@@ -346,7 +346,12 @@ def predict(
     bundle: str | Path, inputs: list[Any], top_k: int = 1, batch_size: int = 32, tta: str = "none"
 ) -> list[dict[str, Any]]:
     """Predict images, folders or texts; an unusable input gets an ``error`` entry instead."""
-    predictor = Predictor.from_bundle(bundle, tta=tta)
+    b = load_bundle(bundle)
+    if b.task.name == "face-verification":
+        raise BeautytuneError(
+            f"{bundle} is a face-verification bundle: compare two photos with `beautytune verify`"
+        )
+    predictor = Predictor.from_bundle(b, tta=tta)
     return predictor.predict(list(inputs), top_k=top_k, batch_size=batch_size)
 
 
@@ -370,6 +375,16 @@ def face(
     from beautytune.faces.analyse import analyse_faces
 
     return analyse_faces(photos, bundle, overlay)
+
+
+def verify(a: str | Path, b: str | Path, bundle: str | Path) -> dict[str, Any]:
+    """Are photos ``a`` and ``b`` one person? The cosine of their embeddings from a
+    face-verification bundle against the bundle's threshold (set at FAR 1% on validation)."""
+    from beautytune.faces.verification import verify_pair
+
+    loaded = load_bundle(bundle)
+    threshold = loaded.meta.metrics.get("test", {}).get("threshold")
+    return verify_pair(Predictor.from_bundle(loaded), str(a), str(b), threshold)
 
 
 def export(

@@ -145,6 +145,14 @@ def audit(
 def fit(
     data: Annotated[Path, typer.Argument(help="image folder, CSV manifest, or CSV of texts")],
     out: Annotated[Path, typer.Option(help="run folder (runs/<name>)", rich_help_panel=DATA)],
+    task: Annotated[
+        str,
+        typer.Option(
+            help="auto (text-classification with --text-col, else image-classification) | "
+            "face-verification (an embedding: --group-col names the person, --label-col the condition)",
+            rich_help_panel=DATA,
+        ),
+    ] = "auto",
     seed: Annotated[int, typer.Option(help="split and training seed", rich_help_panel=DATA)] = 0,
     split_seed: Annotated[
         int | None, typer.Option(help="a different seed for the split only", rich_help_panel=DATA)
@@ -752,6 +760,24 @@ def face_command(
             out_console.print(_face_line(r), markup=False)
     if all("error" in r for r in results):
         raise typer.Exit(1)
+
+
+@app.command()
+def verify(
+    a: Annotated[Path, typer.Argument(help="a face photo")],
+    b: Annotated[Path, typer.Argument(help="another face photo")],
+    bundle: Annotated[Path, typer.Option(help="a face-verification bundle (fit --task face-verification)")],
+    as_json: Annotated[bool, typer.Option("--json", help="the verdict as one JSON object")] = False,
+) -> None:
+    """Are two photos the same person? The embeddings' cosine against the bundle's threshold."""
+    r = api.verify(a, b, bundle)
+    if as_json:
+        sys.stdout.write(json.dumps(r) + "\n")
+        return
+    verdict = {True: "same person", False: "different people", None: "no threshold in the bundle"}
+    out_console.print(
+        f"{verdict[r['same_person']]}: cosine {r['score']:.3f} (threshold {r['threshold']})", markup=False
+    )
 
 
 def _face_line(r: dict[str, Any]) -> str:

@@ -25,6 +25,9 @@ class Record:
     #: what made the row unusable while it was read (a blank label, a rating that is not
     #: a number, bytes that are not UTF-8); the audit turns it into a per-row error
     problem: str | None = None
+    #: the photo's condition where the label is someone's identity (face verification:
+    #: makeup / no_makeup), so pairs can be judged across conditions
+    condition: str | None = None
 
     def with_split(self, split: str) -> Record:
         return replace(self, split=split)

@@ -44,8 +44,8 @@ def split_records(
             f"too few images to split: {shown} (need at least {MIN_PER_CLASS} per class for "
             "train/val/test); add images, merge or drop these classes, or give a split column"
         )
-    rest, test = _hold_out(records, test_frac, seed)
-    train, val = _hold_out(rest, val_frac / max(1e-9, 1 - test_frac), seed + 1)
+    rest, test = hold_out(records, test_frac, seed)
+    train, val = hold_out(rest, val_frac / max(1e-9, 1 - test_frac), seed + 1)
     out = (
         [r.with_split("train") for r in train]
         + [r.with_split("val") for r in val]
@@ -78,7 +78,7 @@ def keep_shots(records: list[Record], shots: int, seed: int) -> list[Record]:
     return [r.with_split(UNUSED) if r.split == "train" and r.path not in keep else r for r in records]
 
 
-def _hold_out(records: list[Record], frac: float, seed: int) -> tuple[list[Record], list[Record]]:
+def hold_out(records: list[Record], frac: float, seed: int) -> tuple[list[Record], list[Record]]:
     """Hold out about ``frac`` of the records as whole groups, stratified by label."""
     n_splits = max(2, round(1 / frac))
     groups = np.array([r.group for r in records])

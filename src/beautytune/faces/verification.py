@@ -51,6 +51,15 @@ def tar_at_far(scores: np.ndarray, genuine: np.ndarray, far: float) -> float | N
     return float(np.mean(scores[genuine] > threshold))
 
 
+def threshold_at_far(scores: np.ndarray, genuine: np.ndarray, far: float) -> float | None:
+    """The score above which a share ``far`` of impostor pairs pass (None: no impostors)."""
+    impostor = np.sort(scores[~genuine])[::-1]
+    if not len(impostor):
+        return None
+    allowed = int(np.floor(far * len(impostor)))
+    return float(impostor[min(allowed, len(impostor) - 1)])
+
+
 def verification_metrics(scores: np.ndarray, pairs: Pairs) -> dict[str, Any]:
     """ROC AUC, TAR at each FAR, and pair counts: all pairs, cross- and same-condition."""
     from sklearn.metrics import roc_auc_score, roc_curve
@@ -105,3 +114,22 @@ def dlib_embedder() -> DlibEmbedder:
 def dlib_scores(embeddings: np.ndarray, pairs: Pairs) -> np.ndarray:
     """dlib's own comparison: the negated Euclidean distance (same person below 0.6)."""
     return -np.linalg.norm(embeddings[pairs.left] - embeddings[pairs.right], axis=1)
+
+
+def verify_pair(predictor: Any, a: str, b: str, threshold: float | None) -> dict[str, Any]:
+    """One verdict for two photos: their cosine, the bundle's threshold, same person or not."""
+    from beautytune.errors import BeautytuneError
+    from beautytune.tasks.face_verification import embed
+
+    emb, errors = embed(predictor, [a, b])
+    for path, err in zip((a, b), errors, strict=True):
+        if err is not None:
+            raise BeautytuneError(f"{path}: {err}")
+    score = float(np.dot(emb[0], emb[1]))
+    return {
+        "a": a,
+        "b": b,
+        "score": round(score, 5),
+        "threshold": threshold,
+        "same_person": None if threshold is None else score > threshold,
+    }

@@ -35,6 +35,12 @@ class Classifier(nn.Module):
     def forward(self, *args: torch.Tensor, **inputs: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(*args, **inputs))  # type: ignore[no-any-return]
 
+    def training_loss(
+        self, inputs: dict[str, torch.Tensor], y: torch.Tensor, loss_fn: nn.Module
+    ) -> torch.Tensor:
+        """The loss one training batch is stepped on (an embedding model brings its own)."""
+        return loss_fn(self(**inputs), y)  # type: ignore[no-any-return]
+
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """The backbone's coarse layer groups, input to output (what ``partial`` unfreezes)."""
         own = getattr(self.backbone, "layer_groups", None)

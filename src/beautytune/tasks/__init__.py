@@ -6,13 +6,16 @@ from typing import TYPE_CHECKING
 
 from beautytune.errors import BeautytuneError
 from beautytune.tasks.base import Task
+from beautytune.tasks.face_verification import FaceVerification
 from beautytune.tasks.image_classification import ImageClassification
 from beautytune.tasks.text_classification import TextClassification
 
 if TYPE_CHECKING:
     from beautytune.config import RunConfig
 
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (ImageClassification, TextClassification)}
+TASKS: dict[str, type[Task]] = {
+    cls.name: cls for cls in (ImageClassification, TextClassification, FaceVerification)
+}
 
 
 def get_task(name: str) -> Task:

@@ -81,6 +81,29 @@ class Task(ABC):
     def check_backbone(self, cfg: RunConfig) -> None:  # noqa: B027 - optional hook
         """Fail fast (before any data is read) when the backbone or its weights are unusable."""
 
+    # --- split, classes, evaluation -------------------------------------------------
+    #: whether a temperature is fitted on validation (classifiers; not embeddings)
+    calibrates: ClassVar[bool] = True
+
+    def split(self, records: list[Record], seed: int, val_frac: float, test_frac: float) -> list[Record]:
+        """Train / val / test with no group on two sides."""
+        from beautytune.data.split import split_records
+
+        return split_records(records, seed=seed, val_frac=val_frac, test_frac=test_frac)
+
+    def class_names(self, records: list[Record]) -> list[str]:
+        """The model's outputs, in index order."""
+        from beautytune.data.records import class_names
+
+        return class_names(records)
+
+    def evaluate(self, predictor: Any, records: list[Record], out_dir: Path, **kw: Any) -> dict[str, Any]:
+        """Score the shipped model on the test split of ``records`` and write its report."""
+        from beautytune.data.records import by_split
+        from beautytune.evaluate.evaluate import evaluate_records
+
+        return evaluate_records(predictor, by_split(records, "test"), out_dir, **kw)
+
     # --- model and processor --------------------------------------------------------
     @abstractmethod
     def build(self, cfg: RunConfig, num_classes: int) -> Built: ...

@@ -70,7 +70,7 @@ class LitClassifier(L.LightningModule):
             mixed, soft = self.mixup(x, y)
             loss = soft_cross_entropy(self.model(pixel_values=mixed), soft, self.loss_fn.weight)
         else:
-            loss = self.loss_fn(self.model(**inputs), y)
+            loss = self.model.training_loss(inputs, y, self.loss_fn)
         if self.l2_sp is not None:
             loss = loss + self.l2_sp()
         self._loss_sum += float(loss.detach()) * len(y)

@@ -22,17 +22,16 @@ import torch
 
 from beautytune.config import RunConfig
 from beautytune.data import cache
-from beautytune.data.records import Record, by_split, class_names
+from beautytune.data.records import Record, by_split
 from beautytune.data.split import (
     LABEL_ISSUE,
     drop_examples,
     keep_shots,
     merge_duplicate_groups,
-    split_records,
     split_summary,
 )
 from beautytune.errors import BeautytuneError, DataError
-from beautytune.evaluate.evaluate import evaluate_records, macro_f1_of
+from beautytune.evaluate.evaluate import macro_f1_of
 from beautytune.inference.adapt import source_statistics
 from beautytune.inference.bundle import BundleMeta, save_bundle, update_bundle_metrics
 from beautytune.inference.calibration import calibrate_predictor
@@ -109,7 +108,7 @@ def fit(
         records, audit = prepared
     else:
         records, audit = _read_and_split(task, cfg, interactive)
-    labels = class_names(records)
+    labels = task.class_names(records)
     built = task.build(cfg, len(labels))
     data = BeautyDataModule(task, records, labels, built.processor, cfg)
     lr_found = None
@@ -168,9 +167,9 @@ def fit(
         outcome.info["adapted to"] = f"{cfg.adapt_to} ({describe_adaptation(adaptation)})"
     predictor = Predictor(task, model, built.processor, labels, inference_device(cfg.accelerator))
     calibration: dict[str, Any] = {}
-    if cfg.calibrate and outcome.val_held_out:
+    if cfg.calibrate and outcome.val_held_out and task.calibrates:
         calibration = calibrate_predictor(predictor, by_split(records, "val"))
-    elif cfg.calibrate:
+    elif cfg.calibrate and task.calibrates:
         outcome.info["calibration"] = "none: the validation split trained the model"
     meta = BundleMeta(
         task=task.name,
@@ -209,11 +208,10 @@ def fit(
         **({"temperature (validation)": calibration["temperature"]} if calibration else {}),
         **outcome.info,
     }
-    test = by_split(records, "test")
     skipped = audit.skipped_rows() if audit is not None else []
-    metrics = evaluate_records(
+    metrics = task.evaluate(
         predictor,
-        test,
+        records,
         run.report,
         history=outcome.history,
         curves=outcome.curves,
@@ -244,7 +242,8 @@ def fit(
 
 def test_summary(metrics: dict[str, Any], val_macro_f1: float | None = None) -> dict[str, Any]:
     """What a bundle's ``metrics["test"]`` keeps of a test evaluation (leaderboards read it)."""
-    summary = {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "ece")}
+    keys = ("accuracy", "balanced_accuracy", "macro_f1", "ece")
+    summary = {k: metrics[k] for k in keys if k in metrics} | dict(metrics.get("summary", {}))
     if val_macro_f1 is not None:
         summary["val_macro_f1"] = val_macro_f1
     if "uncalibrated" in metrics:
@@ -278,7 +277,7 @@ def _read_and_split(task: Task, cfg: RunConfig, interactive: bool) -> tuple[list
     _check_no_class_lost(task, records, usable)
     usable = merge_duplicate_groups(usable, audit.duplicates)
     seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
-    split = split_records(usable, seed=seed, val_frac=cfg.val_frac, test_frac=cfg.test_frac)
+    split = task.split(usable, seed, cfg.val_frac, cfg.test_frac)
     if cfg.drop_label_issues:
         from beautytune.evaluate.label_issues import label_issues
 

@@ -54,11 +54,16 @@ class RunDir:
     def write_split(self, records: list[Record]) -> None:
         """The split as a CSV anyone can read; text examples carry their text along."""
         has_text = any(r.text is not None for r in records)
+        has_condition = any(r.condition is not None for r in records)
         buf = io.StringIO()
         w = csv.writer(buf)
-        w.writerow(SPLIT_COLUMNS + (["text"] if has_text else []))
+        w.writerow(SPLIT_COLUMNS + (["text"] if has_text else []) + (["condition"] if has_condition else []))
         for r in records:
-            w.writerow([r.path, r.label, r.group, r.split] + ([r.text] if has_text else []))
+            w.writerow(
+                [r.path, r.label, r.group, r.split]
+                + ([r.text] if has_text else [])
+                + ([r.condition] if has_condition else [])
+            )
         write_text_atomic(self.split_csv, buf.getvalue())
 
     def read_split(self) -> list[Record]:
@@ -67,7 +72,14 @@ class RunDir:
         csv.field_size_limit(sys.maxsize)  # review texts can be long
         with self.split_csv.open(newline="") as f:
             return [
-                Record(r["path"], r["label"], r["group"], r["split"], text=r.get("text"))
+                Record(
+                    r["path"],
+                    r["label"],
+                    r["group"],
+                    r["split"],
+                    text=r.get("text"),
+                    condition=r.get("condition"),
+                )
                 for r in csv.DictReader(f)
             ]
 
