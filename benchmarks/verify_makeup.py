@@ -1,82 +1,111 @@
-"""Makeup-robust face verification on the people of ../shared/datasets/makeup's test split.
+"""Makeup-robust face verification on ../shared/datasets/makeup: dlib vs fine-tuned embeddings.
 
-The split is beautytune's grouped split (seed 0, by person, as `fit` makes it), so the test
-people are the ones a fine-tuned embedding never trains on. Every pair of test photos is
-scored; TAR at FAR 1% and 0.1% and ROC AUC are given for cross-condition pairs (makeup vs no
-makeup) and same-condition pairs. Baseline: dlib's 128-d descriptor (frozen). Writes
-OUT/verification.json and OUT/roc.png. Usage:
+Each fine-tuned row is one `fit --task face-verification` (tf_efficientnet_lite0, faces
+aligned and cropped, seed 0): the test people are held out whole, never trained on. dlib's
+frozen 128-d descriptor is scored on exactly the same test photos (read from the first run's
+split.csv). Every pair of test photos is scored; TAR at FAR 1% and 0.1% and ROC AUC are given
+for cross-condition pairs (makeup vs no makeup) and same-condition pairs. Writes
+OUT/verification.json, OUT/verification.md and OUT/roc.png. Usage (run it alone):
 
-    uv run python benchmarks/verify_makeup.py --out runs/verify
+    uv run python benchmarks/verify_makeup.py --strategies head,full --out runs/verify
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
+from beautytune import api
 from beautytune.data.images import load_rgb
-from beautytune.data.sources import load_records
-from beautytune.data.split import split_records
 from beautytune.evaluate.report import write_png
 from beautytune.faces.prepare import faces_of
 from beautytune.faces.verification import all_pairs, dlib_embedder, dlib_scores, verification_metrics
+from beautytune.faces.verification_report import plot_roc
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="runs/verify")
-    args = ap.parse_args()
-    records = split_records(load_records(SHARED / "makeup" / "manifest.csv"), seed=args.seed)
-    test = [r for r in records if r.split == "test"]
+def fine_tuned(strategy: str, args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
+    out = Path(args.out) / f"{strategy}-s{args.seed}"
+    if not (out / "bundle" / "bundle.json").is_file():
+        api.fit(
+            SHARED / "makeup" / "manifest.csv",
+            out,
+            task="face-verification",
+            strategy=strategy,
+            faces="align",
+            image_size=args.image_size,
+            epochs=args.epochs,
+            seed=args.seed,
+        )
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    meta = json.loads((out / "bundle" / "bundle.json").read_text())
+    metrics["seconds"] = meta["metrics"]["wall_time_s"]
+    return metrics, out / "split.csv"
+
+
+def dlib_row(split_csv: Path) -> dict[str, Any]:
+    test = [r for r in csv.DictReader(split_csv.open()) if r["split"] == "test"]
     t0 = time.perf_counter()
     embedder = dlib_embedder()
-    embeddings, no_face = [], 0
+    vectors = []
     for r in test:
-        rgb = np.asarray(load_rgb(r.path))
-        found = faces_of(rgb, r.path)
-        no_face += not found
+        rgb = np.asarray(load_rgb(r["path"]))
+        found = faces_of(rgb, r["path"])
         box = found[0].box if found else (0, 0, rgb.shape[1], rgb.shape[0])
-        embeddings.append(embedder.embed(rgb, box))
-    seconds = time.perf_counter() - t0
-    pairs = all_pairs([r.group for r in test], [r.label for r in test])
-    result = {
+        vectors.append(embedder.embed(rgb, box))
+    pairs = all_pairs([r["group"] for r in test], [r["condition"] for r in test])
+    metrics = verification_metrics(dlib_scores(np.stack(vectors), pairs), pairs)
+    return {
         "photos": len(test),
-        "people": len({r.group for r in test}),
-        "no_face_found": no_face,
-        "dlib": {
-            "seconds": round(seconds, 1),
-            **verification_metrics(dlib_scores(np.stack(embeddings), pairs), pairs),
-        },
+        "people": len({r["group"] for r in test}),
+        **metrics,
+        "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--strategies", default="head,full")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--image-size", type=int, default=160)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--out", default="runs/verify")
+    args = ap.parse_args()
+    results: dict[str, dict[str, Any]] = {}
+    split_csv = None
+    for strategy in args.strategies.split(","):
+        results[f"lite0 {strategy} (ArcFace)"], split_csv = fine_tuned(strategy, args)
+    assert split_csv is not None
+    results = {"dlib (frozen)": dlib_row(split_csv), **results}
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "verification.json").write_text(json.dumps(result, indent=1))
-    fig = Figure(figsize=(5.5, 4.2))
-    ax = fig.subplots()
-    for protocol, style in (("cross", "-"), ("same", "--")):
-        roc = result["dlib"][protocol]["roc"]
-        ax.plot(roc["fpr"], roc["tpr"], style, label=f"dlib, {protocol}-condition pairs")
-    ax.set_xscale("log")
-    ax.set_xlim(1e-4, 1)
-    ax.set_xlabel("false accept rate")
-    ax.set_ylabel("true accept rate")
-    ax.set_title(f"Verification, {result['people']} unseen people")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    write_png(out / "roc.png", fig)
-    print(json.dumps({k: v for k, v in result.items() if k != "dlib"}))
-    for protocol in ("all", "cross", "same"):
-        row = {k: v for k, v in result["dlib"][protocol].items() if k != "roc"}
-        print("dlib", protocol, json.dumps(row))
+    (out / "verification.json").write_text(json.dumps(results, indent=1))
+    write_png(out / "roc.png", plot_roc(results))
+    any_row = next(iter(results.values()))
+    lines = [
+        f"{any_row['photos']} test photos of {any_row['people']} people never trained on "
+        f"({any_row['cross']['genuine']} genuine / {any_row['cross']['impostor']} impostor cross-condition "
+        f"pairs, {any_row['same']['genuine']} / {any_row['same']['impostor']} same-condition)",
+        "",
+        "| model | cross TAR@FAR1% | cross TAR@FAR0.1% | cross AUC | same TAR@FAR1% | same TAR@FAR0.1% | "
+        "same AUC | wall time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in results.items():
+        c, s = m["cross"], m["same"]
+        lines.append(
+            f"| {name} | {c['tar@far0.01']:.3f} | {c['tar@far0.001']:.3f} | {c['auc']:.3f} | "
+            f"{s['tar@far0.01']:.3f} | {s['tar@far0.001']:.3f} | {s['auc']:.3f} | {m['seconds']:.0f} s |"
+        )
+    text = "\n".join(lines)
+    (out / "verification.md").write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":

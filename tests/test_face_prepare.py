@@ -83,6 +83,8 @@ def test_fit_with_faces_skip_audits_trains_and_predicts(face_data: Path, tmp_pat
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
     refused = [d for d in lines if d.get("error")]
     assert len(lines) == 11 and len(refused) == 1 and "no face found" in refused[0]["error"]
+    whole = api.predict(result.bundle, [str(face_data.parent / "light" / "empty.png")], faces="off")
+    assert "label" in whole[0]  # the same bundle on whole photos: nothing refused
 
 
 def test_cli_rejects_an_unknown_faces_mode(face_data: Path, tmp_path: Path) -> None:

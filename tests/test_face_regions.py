@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from beautytune import api
+from beautytune.errors import BeautytuneError
 from beautytune.demo.synthetic_faces import drawn_face
 from beautytune.evaluate.slices import slice_metrics
 from beautytune.faces.patches import REGION_NAMES, region_patches
@@ -79,6 +80,8 @@ def test_fit_regions_predicts_exports_and_keeps_the_mode(face_data: Path, region
     tones = json.loads((result.report.parent / "metrics.json").read_text())["slices"]["skin_tone"]
     assert sum(r["n"] for r in tones) >= 1 and all("warning" in r for r in tones)  # a tiny test split
     assert "Per skin tone" in result.report.read_text()
+    with pytest.raises(BeautytuneError, match="regions network"):
+        api.predict(result.bundle, [str(face_data.parent / "light" / "0.png")], faces="crop")
     exported = api.export(result.bundle)
     assert exported.input_names == ["patches", "region_weight"] and exported.max_abs_diff < 1e-4
 

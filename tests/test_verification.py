@@ -87,6 +87,8 @@ def test_fit_face_verification_keeps_test_people_unseen_and_verifies(
     assert r.returncode == 0, r.stderr
     verdict = json.loads(r.stdout)
     assert -1.0 <= verdict["score"] <= 1.0 and verdict["same_person"] in (True, False)
+    again = api.evaluate(result.bundle, people_data, tmp_path / "eval")  # every photo a test photo
+    assert again["people"] == 8 and again["cross"]["genuine"] == 8 * 4
     refused = run_cli("predict", str(result.bundle), str(a))
     assert refused.returncode != 0 and "beautytune verify" in refused.stderr
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,6 @@ from beautytune.auto import AutoResult
 from beautytune.config import RunConfig, parse_duration
 from beautytune.data.audit import AuditReport
 from beautytune.errors import BeautytuneError, DataError
-from beautytune.evaluate.evaluate import evaluate_records
 from beautytune.inference.bundle import Bundle, load_bundle
 from beautytune.inference.export import ExportResult, export_onnx
 from beautytune.inference.predictor import Predictor
@@ -229,10 +228,12 @@ def evaluate(
     out: str | Path,
     split: str | None = None,
     tta: str = "none",
+    faces: str | None = None,
     **columns: Any,
 ) -> dict[str, Any]:
-    """Evaluate a bundle on every usable example of ``data`` (or of one ``split`` of a manifest)."""
-    b = load_bundle(bundle)
+    """Evaluate a bundle on every usable example of ``data`` (or of one ``split`` of a manifest);
+    ``faces``: another face preparation than the bundle's (off, crop or align)."""
+    b = _with_faces(load_bundle(bundle), faces)
     report = _audited(b, data, out, split, columns)
     context = {
         "bundle": str(bundle),
@@ -241,9 +242,11 @@ def evaluate(
         "strategy": b.meta.strategy,
         "test-time augmentation": tta,
     }
-    return evaluate_records(
+    if getattr(b.processor, "faces", "off") != "off":
+        context["faces"] = b.processor.faces
+    return b.task.evaluate(
         Predictor.from_bundle(b, inference_device(), tta=tta),
-        report.usable(),
+        [r.with_split("test") for r in report.usable()],
         Path(out),
         context=context,
         skipped=report.skipped_rows(),
@@ -333,20 +336,52 @@ def adapt(
 
 def _audited(b: Bundle, data: str | Path, out: str | Path, split: str | None, columns: dict[str, Any]) -> Any:
     """The audit of ``data`` (one ``split`` of it if given), read the way the bundle's task reads."""
-    cfg = run_config(data, out, task=b.task.name, **columns)
+    pp = b.processor
+    faces = {
+        "faces": getattr(pp, "faces", "off"),
+        "face_margin": getattr(pp, "face_margin", 0.25),
+        "faces_fallback": getattr(pp, "faces_fallback", "whole"),
+    }
+    cfg = run_config(data, out, task=b.task.name, **faces, **columns)
     records = b.task.read(data, cfg)
     if split is not None:
         records = [r for r in records if r.split == split]
         if not records:
             raise DataError(f"no rows of {data} have split '{split}' (is there a split column?)")
-    return b.task.audit(records, cfg, known_labels=b.labels, progress=True)
+    # a verification bundle meets new people: their names are not its classes
+    known = None if b.task.name == "face-verification" else b.labels
+    return b.task.audit(records, cfg, known_labels=known, progress=True)
+
+
+def _with_faces(b: Bundle, faces: str | None) -> Bundle:
+    """The bundle with another face preparation (``None``: its own). A regions network takes
+    patches and any other takes one picture, so neither can switch to the other."""
+    if faces is None or faces == getattr(b.processor, "faces", None):
+        return b
+    if b.task.modality != "image":
+        raise BeautytuneError(f"--faces prepares photos; {b.path} is a {b.task.modality} bundle")
+    if faces not in ("off", "crop", "align", "regions"):
+        raise BeautytuneError(f"unknown --faces '{faces}': use off, crop, align or regions")
+    if "regions" in (faces, b.processor.faces):
+        raise BeautytuneError(
+            f"{b.path} was trained with --faces {b.processor.faces}: a regions network and a "
+            "whole-picture network cannot take each other's input; use off, crop or align"
+        )
+    b.processor = replace(b.processor, faces=faces)
+    return b
 
 
 def predict(
-    bundle: str | Path, inputs: list[Any], top_k: int = 1, batch_size: int = 32, tta: str = "none"
+    bundle: str | Path,
+    inputs: list[Any],
+    top_k: int = 1,
+    batch_size: int = 32,
+    tta: str = "none",
+    faces: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Predict images, folders or texts; an unusable input gets an ``error`` entry instead."""
-    b = load_bundle(bundle)
+    """Predict images, folders or texts; an unusable input gets an ``error`` entry instead.
+    ``faces``: another face preparation than the bundle's (off, crop or align)."""
+    b = _with_faces(load_bundle(bundle), faces)
     if b.task.name == "face-verification":
         raise BeautytuneError(
             f"{bundle} is a face-verification bundle: compare two photos with `beautytune verify`"

@@ -51,6 +51,12 @@ FromRating = Annotated[
         help="label from this 1-5 rating column: negative / neutral / positive", rich_help_panel=TEXT
     ),
 ]
+FacesOverride = Annotated[
+    str | None,
+    typer.Option(
+        help="face preparation instead of the bundle's: off | crop | align (not to or from regions)"
+    ),
+]
 Thresholds = Annotated[
     str, typer.Option(help="ratings up to A are negative, up to B neutral: 'A,B'", rich_help_panel=TEXT)
 ]
@@ -602,15 +608,23 @@ def evaluate(
     ] = "text",
     label_from_rating: FromRating = None,
     rating_thresholds: Thresholds = "2,3",
+    faces: FacesOverride = None,
 ) -> None:
     """Evaluate a bundle on labelled images or texts; writes metrics.json and an HTML report."""
     cols = _columns(path_col, label_col, group_col, split_col, text_col, label_from_rating, rating_thresholds)
-    m = api.evaluate(bundle, data, out, split=split, tta=tta, **cols)
-    out_console.print(
-        f"macro-F1 {m['macro_f1']:.3f}  accuracy {m['accuracy']:.3f}  "
-        f"balanced accuracy {m['balanced_accuracy']:.3f}  on {m['n']} examples"
-        f"  ({m['predict_seconds']:.1f} s to predict, tta {m['tta']})"
-    )
+    m = api.evaluate(bundle, data, out, split=split, tta=tta, faces=faces, **cols)
+    if m.get("task") == "face-verification":
+        c = m["cross"]
+        out_console.print(
+            f"cross-condition pairs: TAR {c.get('tar@far0.01')} at FAR 1%, {c.get('tar@far0.001')} at "
+            f"FAR 0.1%, AUC {c.get('auc')}  ({m['photos']} photos of {m['people']} people)"
+        )
+    else:
+        out_console.print(
+            f"macro-F1 {m['macro_f1']:.3f}  accuracy {m['accuracy']:.3f}  "
+            f"balanced accuracy {m['balanced_accuracy']:.3f}  on {m['n']} examples"
+            f"  ({m['predict_seconds']:.1f} s to predict, tta {m['tta']})"
+        )
     out_console.print(f"report: {out / 'index.html'}")
 
 
@@ -708,6 +722,7 @@ def predict(
     tta: Annotated[
         str, typer.Option(help="test-time augmentation, images: none | flip (x2 cost) | crops (x6 cost)")
     ] = "none",
+    faces: FacesOverride = None,
 ) -> None:
     """Predict classes for images or texts; unusable inputs are reported one by one."""
     paths = paths or []
@@ -718,7 +733,9 @@ def predict(
     elif text:
         results = api.predict(bundle, list(text), top_k=top_k, batch_size=batch_size, tta=tta)
     elif paths:
-        results = api.predict(bundle, [str(p) for p in paths], top_k=top_k, batch_size=batch_size, tta=tta)
+        results = api.predict(
+            bundle, [str(p) for p in paths], top_k=top_k, batch_size=batch_size, tta=tta, faces=faces
+        )
     else:
         raise BeautytuneError(
             "nothing to predict: give images or folders, --text TEXT, or FILE.csv --text-col COLUMN"
