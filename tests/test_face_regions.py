@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from beautytune import api
-from beautytune.errors import BeautytuneError
 from beautytune.demo.synthetic_faces import drawn_face
+from beautytune.errors import BeautytuneError
 from beautytune.evaluate.slices import slice_metrics
 from beautytune.faces.patches import REGION_NAMES, region_patches
 from beautytune.faces.prepare import FaceOptions, faces_of, prepare_regions
@@ -84,6 +84,17 @@ def test_fit_regions_predicts_exports_and_keeps_the_mode(face_data: Path, region
         api.predict(result.bundle, [str(face_data.parent / "light" / "0.png")], faces="crop")
     exported = api.export(result.bundle)
     assert exported.input_names == ["patches", "region_weight"] and exported.max_abs_diff < 1e-4
+
+
+def test_evaluate_reports_every_tone_bucket(
+    face_data: Path, regions_run: api.FitResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("beautytune.evaluate.slices.MIN_SLICE", 5)  # large enough buckets here
+    m = api.evaluate(regions_run.bundle, face_data, tmp_path / "eval")
+    tones = {t["bucket"]: t for t in m["slices"]["skin_tone"]}
+    assert tones["very_light"]["n"] == 10 and tones["dark"]["n"] == 10 and tones["unknown"]["n"] == 2
+    assert "warning" not in tones["dark"] and "warning" in tones["unknown"]
+    assert "Per skin tone" in (tmp_path / "eval" / "index.html").read_text()
 
 
 def test_regions_refuse_mixup(face_data: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from beautytune.data.records import Record
 from beautytune.errors import DataError
+from beautytune.evaluate import slices
 from beautytune.evaluate.baselines import BaselineResult
 from beautytune.evaluate.metrics import compute_metrics
 from beautytune.evaluate.report import write_report
@@ -86,7 +87,7 @@ def evaluate_records(
         metrics["uncalibrated"] = {k: raw[k] for k in ("ece", "reliability", "accuracy", "macro_f1")}
     kept = [records[i] for i in keep]
     for name, (buckets, order) in task.slices(kept, predictor.processor).items():
-        metrics.setdefault("slices", {})[name] = slice_metrics(y, p, labels, buckets, order)
+        metrics.setdefault("slices", {})[name] = slice_metrics(y, p, labels, buckets, order, slices.MIN_SLICE)
     for b in baselines or []:
         scored = compute_metrics(y, b.probs[keep], labels)
         row = {"name": b.name, **{k: scored[k] for k in _COMPARED}, "seconds": round(b.seconds, 1)}
