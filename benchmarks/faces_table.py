@@ -14,13 +14,19 @@ A finished run is read back: the table fills in over sittings. Usage (run it alo
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from beautytune import api
 from beautytune.evaluate.leaderboard import run_row
+from beautytune.evaluate.slices import slice_metrics
+from beautytune.faces.prepare import tone_of_file
+from beautytune.faces.tone import CATEGORY_NAMES
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 BACKBONE = "tf_efficientnet_lite0"
@@ -50,8 +56,19 @@ def run(name: str, strategy: str, mode: str, args: argparse.Namespace) -> dict[s
         row = run_row(out, f"{strategy}-{mode}", args.seed)
     assert row is not None
     metrics = json.loads((out / "report" / "metrics.json").read_text())
-    row["tones"] = metrics.get("slices", {}).get("skin_tone")
+    row["tones"] = metrics.get("slices", {}).get("skin_tone") or tones_of(out / "report" / "predictions.csv")
     return {"set": name, "mode": mode, **row}
+
+
+def tones_of(predictions: Path) -> list[dict[str, Any]]:
+    """Per-tone scores of a whole-photo run (its report has none: it never looked for a face)."""
+    rows = list(csv.DictReader(predictions.open()))
+    labels = sorted({r["true"] for r in rows} | {r["predicted"] for r in rows})
+    y = np.array([labels.index(r["true"]) for r in rows])
+    probs = np.eye(len(labels))[[labels.index(r["predicted"]) for r in rows]]
+    tones = [tone_of_file(r["path"]) for r in rows]
+    buckets = [t.category if t else None for t in tones]
+    return slice_metrics(y, probs, labels, buckets, CATEGORY_NAMES)
 
 
 def main() -> None:
