@@ -23,7 +23,7 @@ from beautytune.faces.patches import REGION_NAMES
 from beautytune.faces.prepare import faces_of
 from beautytune.faces.quality import assess
 from beautytune.faces.regions import skin_regions
-from beautytune.faces.tone import face_tone
+from beautytune.faces.tone import cheek_tone
 from beautytune.inference.predictor import Predictor
 from beautytune.io import write_bytes_atomic
 
@@ -70,7 +70,7 @@ def _analyse(path: str, predictor: Predictor | None, predicted: dict[str, Any]) 
     quality = assess(rgb, found)
     face = found[0] if found else None
     regions = skin_regions(face.points, image.size, rgb) if face is not None else None
-    tone = face_tone(rgb, face.points) if face is not None else None
+    tone = cheek_tone(rgb, regions) if regions is not None else None  # the regions drawn once
     result: dict[str, Any] = {
         "path": path,
         "faces": len(found),

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from beautytune.faces.regions import Region
 
 #: (name, lowest ITA in degrees) from lightest to darkest; each category runs up to the one above
 ITA_CATEGORIES: tuple[tuple[str, float], ...] = (
@@ -65,6 +69,10 @@ def face_tone(rgb: np.ndarray, points: np.ndarray) -> Tone | None:
     skin least covered by hair, brows or shadow. None: no cheek pixels."""
     from beautytune.faces.regions import skin_regions
 
-    regions = skin_regions(points, (rgb.shape[1], rgb.shape[0]), rgb)
+    return cheek_tone(rgb, skin_regions(points, (rgb.shape[1], rgb.shape[0]), rgb))
+
+
+def cheek_tone(rgb: np.ndarray, regions: dict[str, Region]) -> Tone | None:
+    """``face_tone`` for regions already drawn on ``rgb``."""
     cheeks = regions["left_cheek"].mask | regions["right_cheek"].mask
     return skin_tone(rgb, cheeks) if cheeks.any() else None
