@@ -5,7 +5,7 @@ or photo group never on two sides; `--faces-fallback whole` keeps every photo, s
 photos are the same in every mode). `features` runs at the backbone's own 224 px (regions:
 112 px patches), fine-tuned strategies at 192 px (regions: 96 px patches). Prints test
 macro-F1, accuracy and wall time, then each run's test macro-F1 per skin-tone (ITA) bucket.
-A finished run is read back: the table fills in over sittings. Usage (run it alone):
+Finished rows are kept in `benchmarks/results/faces_table.jsonl` (see `sittings.py`). Usage (run it alone):
 
     uv run python benchmarks/faces_table.py --sets skin_type,makeup --strategies features,full \\
         --modes off,crop,regions --out runs/faces
@@ -16,48 +16,61 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sittings import Sittings
 
 from beautytune import api
-from beautytune.evaluate.leaderboard import run_row
 from beautytune.evaluate.slices import slice_metrics
 from beautytune.faces.prepare import tone_of_file
 from beautytune.faces.tone import CATEGORY_NAMES
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 BACKBONE = "tf_efficientnet_lite0"
+SITTINGS = Sittings("faces_table")
+#: --modes: whole photo (off), face crop, skin patches, skin + makeup patches (lips, eyes)
+FACE_MODES: dict[str, dict[str, str]] = {
+    "off": {"faces": "off"},
+    "crop": {"faces": "crop"},
+    "regions": {"faces": "regions"},
+    "makeup-regions": {"faces": "regions", "face_regions": "makeup"},
+}
 FINE_TUNED = {"image_size": 192, "epochs": 8}
 
 
 def run(name: str, strategy: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
-    out = Path(args.out) / name / f"{strategy}-{mode}"
-    row = run_row(out, f"{strategy}-{mode}", args.seed)
-    if row is None:
-        if out.exists() and not (out / "checkpoints" / "last.ckpt").exists():
-            shutil.rmtree(out)  # stopped before its first checkpoint: nothing to resume
-        settings: dict[str, Any] = {} if strategy == "features" else dict(FINE_TUNED)
-        if mode == "regions" and "image_size" in settings:
-            settings["image_size"] //= 2
-        api.fit(
-            SHARED / name / "manifest.csv",
-            out,
-            backbone=BACKBONE,
-            strategy=strategy,
-            seed=args.seed,
-            faces=mode,
-            time_budget=None if strategy == "features" else args.budget,
-            resume=(out / "checkpoints" / "last.ckpt").exists(),
-            **settings,
-        )
-        row = run_row(out, f"{strategy}-{mode}", args.seed)
+    settings: dict[str, Any] = {} if strategy == "features" else dict(FINE_TUNED)
+    if FACE_MODES[mode]["faces"] == "regions" and "image_size" in settings:
+        settings["image_size"] = args.patch_size or settings["image_size"] // 2
+    fit_kwargs = {
+        "data": SHARED / name / "manifest.csv",
+        "backbone": BACKBONE,
+        "strategy": strategy,
+        **FACE_MODES[mode],
+        "time_budget": None if strategy == "features" else args.budget,
+        **settings,
+    }
+    patch = f"-p{settings['image_size']}" if args.patch_size and mode.endswith("regions") else ""
+    row = SITTINGS.run(
+        Path(args.out) / name / f"{strategy}-{mode}{patch}",
+        set_name=name,
+        name=f"{strategy}-{mode}{patch}",
+        seed=args.seed,
+        fit_kwargs=fit_kwargs,
+        fit=api.fit,
+        extra=tones,
+    )
     assert row is not None
+    return {"mode": mode, **row}
+
+
+def tones(out: Path) -> dict[str, Any]:
     metrics = json.loads((out / "report" / "metrics.json").read_text())
-    row["tones"] = metrics.get("slices", {}).get("skin_tone") or tones_of(out / "report" / "predictions.csv")
-    return {"set": name, "mode": mode, **row}
+    return {
+        "tones": metrics.get("slices", {}).get("skin_tone") or tones_of(out / "report" / "predictions.csv")
+    }
 
 
 def tones_of(predictions: Path) -> list[dict[str, Any]]:
@@ -78,6 +91,9 @@ def main() -> None:
     ap.add_argument("--modes", default="off,crop,regions")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--budget", default="10m")
+    ap.add_argument(
+        "--patch-size", type=int, default=None, help="fine-tuned regions runs' patch side (default: half)"
+    )
     ap.add_argument("--out", default="runs/faces")
     args = ap.parse_args()
     rows = []

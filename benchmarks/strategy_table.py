@@ -5,8 +5,9 @@ the grouped split as well as the initialisation and batch order, so the spread c
 Every fine-tuned strategy gets the same settings and budget; `features` runs at the
 backbone's own input size (it has no epochs). ECE is reported before and after temperature
 scaling (the bundle's calibration). Rows print as JSON lines while they finish; each set's
-leaderboard goes to OUT/<set>/leaderboard.{md,json,png}. A run whose bundle already exists
-is read back, one stopped mid-way is resumed: the table fills in over several sittings.
+leaderboard goes to OUT/<set>/leaderboard.{md,json,png}. Finished rows are kept in
+`benchmarks/results/strategy_table.jsonl` (see `sittings.py`) and one stopped mid-way is
+resumed: the table fills in over sittings, on machines that keep nothing between them.
 Usage (hours on 2 CPU cores; run it alone on the machine):
 
     uv run python benchmarks/strategy_table.py --sets skin_type,skincare_products \\
@@ -18,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
+from sittings import Sittings
+
 from beautytune import api
-from beautytune.evaluate.leaderboard import run_row, write_leaderboard
+from beautytune.evaluate.leaderboard import write_leaderboard
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SETS: dict[str, dict[str, Any]] = {
@@ -40,6 +42,7 @@ SETS: dict[str, dict[str, Any]] = {
         "settings": {"max_length": 128, "backbone_lr_mult": 0.1, "warmup_epochs": 0.3},
     },
 }
+SITTINGS = Sittings("strategy_table")
 IMAGE = {"backbone": "tf_efficientnet_lite0", "settings": {"image_size": 192}}
 
 
@@ -50,27 +53,23 @@ def run(name: str, strategy: str, seed: int, args: argparse.Namespace) -> dict[s
     settings.setdefault("epochs", args.epochs)
     if strategy == "features":  # frozen features at the backbone's own size, no epochs
         settings = {k: v for k, v in settings.items() if k == "max_length"}
-    out = Path(args.out) / name / f"{strategy}-s{seed}"
-    row = run_row(out, strategy, seed)  # finished in an earlier sitting: read back
-    if row is None and args.read_only:
-        return None
-    if row is None:
-        if out.exists() and not (out / "checkpoints" / "last.ckpt").exists():
-            shutil.rmtree(out)  # stopped before its first checkpoint: nothing to resume
-        api.fit(
-            spec["data"],
-            out,
-            backbone=spec.get("backbone", IMAGE["backbone"]),
-            strategy=strategy,
-            seed=seed,
-            time_budget=None if strategy == "features" else args.budget,
-            resume=(out / "checkpoints" / "last.ckpt").exists(),  # a sitting stopped mid-run
-            **spec.get("columns", {}),
-            **settings,
-        )
-        row = run_row(out, strategy, seed)
-    assert row is not None
-    return {"set": name, **row}
+    fit_kwargs = {
+        "data": spec["data"],
+        "backbone": spec.get("backbone", IMAGE["backbone"]),
+        "strategy": strategy,
+        "time_budget": None if strategy == "features" else args.budget,
+        **spec.get("columns", {}),
+        **settings,
+    }
+    return SITTINGS.run(
+        Path(args.out) / name / f"{strategy}-s{seed}",
+        set_name=name,
+        name=strategy,
+        seed=seed,
+        fit_kwargs=fit_kwargs,
+        fit=api.fit,
+        start=not args.read_only,
+    )
 
 
 def main() -> None:

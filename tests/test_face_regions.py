@@ -15,7 +15,7 @@ from beautytune import api
 from beautytune.demo.synthetic_faces import drawn_face
 from beautytune.errors import BeautytuneError
 from beautytune.evaluate.slices import slice_metrics
-from beautytune.faces.patches import REGION_NAMES, region_patches
+from beautytune.faces.patches import REGION_NAMES, REGION_SETS, region_patches
 from beautytune.faces.prepare import FaceOptions, faces_of, prepare_regions
 from beautytune.inference.bundle import load_bundle
 from beautytune.models.network import RegionClassifier
@@ -38,10 +38,31 @@ def test_patches_hold_only_skin() -> None:
         assert far.mean() < 0.02, (name, far.mean())
 
 
-def test_without_a_face_the_whole_photo_is_the_only_patch() -> None:
+def test_makeup_patches_hold_the_lips_and_the_eyes() -> None:
+    face_img = drawn_face(256, skin=SKIN, grain=2.0)
+    face = faces_of(np.asarray(face_img))[0]
+    patches = region_patches(face_img, face, 64, "makeup")
+    assert len(patches.images) == len(REGION_SETS["makeup"]) == len(REGION_NAMES) + 3
+    named = dict(zip(REGION_SETS["makeup"], patches.images, strict=True))
+    lips = np.asarray(named["lips"], dtype=float).reshape(-1, 3)
+    assert (np.abs(lips - (180, 60, 70)).max(axis=1) < 40).mean() > 0.3  # the drawn red lips
+    for eye in ("left_eye", "right_eye"):
+        px = np.asarray(named[eye], dtype=float).reshape(-1, 3)
+        far = np.abs(px - SKIN).max(axis=1) > 40  # white, iris and pupil, which skin patches cut out
+        assert far.mean() > 0.2 and (px.max(axis=1) < 90).any()
+    skin_only = region_patches(face_img, face, 64)
+    for a, b in zip(skin_only.images, patches.images, strict=False):
+        assert np.array_equal(np.asarray(a), np.asarray(b))  # the skin patches are unchanged
+
+
+def test_without_a_face_tiles_of_the_close_up_fill_every_slot() -> None:
     empty = Image.new("RGB", (200, 160), (40, 120, 60))
+    empty.paste((200, 0, 0), (20, 0, 100, 80))  # the central square's top-left quadrant is red
     patches, quality = prepare_regions(empty, FaceOptions("regions"), 48)
-    assert patches.present == [True, False, False, False, False] and patches.regions is None
+    assert patches.present == [True] * len(REGION_NAMES) and patches.regions is None
+    assert all(p.size == (48, 48) for p in patches.images)
+    corners = [np.asarray(p)[24, 24] for p in patches.images]
+    assert tuple(corners[0]) == (200, 0, 0) and tuple(corners[3]) == (40, 120, 60)
     assert quality.issues == ["no face found"]
     with pytest.raises(Exception, match="no face found"):
         prepare_regions(empty, FaceOptions("regions", fallback="skip"), 48)
@@ -95,6 +116,22 @@ def test_evaluate_reports_every_tone_bucket(
     assert tones["very_light"]["n"] == 10 and tones["dark"]["n"] == 10 and tones["unknown"]["n"] == 2
     assert "warning" not in tones["dark"] and "warning" in tones["unknown"]
     assert "Per skin tone" in (tmp_path / "eval" / "index.html").read_text()
+
+
+def test_makeup_regions_fit_export_and_show_per_region(face_data: Path, tmp_path: Path) -> None:
+    result = api.fit(
+        face_data, tmp_path / "run", **{**TINY, "strategy": "head"}, faces="regions", face_regions="makeup"
+    )
+    meta = json.loads((result.bundle / "bundle.json").read_text())
+    assert meta["processor"]["face_regions"] == "makeup"
+    exported = api.export(result.bundle)
+    assert exported.max_abs_diff < 1e-4
+    r = run_cli("face", str(face_data.parent / "light" / "0.png"), "--bundle", str(result.bundle), "--json")
+    assert r.returncode == 0, r.stderr
+    assert set(json.loads(r.stdout)["regions"]) == set(REGION_SETS["makeup"])
+    with pytest.raises(BeautytuneError, match="--faces regions"):
+        api.fit(face_data, tmp_path / "refused", **TINY, face_regions="makeup")
+    assert not (tmp_path / "refused").exists()
 
 
 def test_regions_refuse_mixup(face_data: Path, tmp_path: Path) -> None:

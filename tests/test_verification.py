@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from beautytune import api
 from beautytune.demo.synthetic_faces import drawn_face
@@ -91,6 +92,21 @@ def test_fit_face_verification_keeps_test_people_unseen_and_verifies(
     assert again["people"] == 8 and again["cross"]["genuine"] == 8 * 4
     refused = run_cli("predict", str(result.bundle), str(a))
     assert refused.returncode != 0 and "beautytune verify" in refused.stderr
+    exported = api.export(result.bundle, examples=[str(a), str(b)])
+    assert exported.max_abs_diff < 1e-4 and exported.n_samples == 2
+    import onnxruntime as ort
+
+    from beautytune.inference.predictor import Predictor
+    from beautytune.tasks.face_verification import embed
+
+    sess = ort.InferenceSession(str(exported.path), providers=["CPUExecutionProvider"])
+    assert sess.get_outputs()[0].name == "embedding"
+    predictor = Predictor.from_bundle(result.bundle)
+    x = torch.stack([predictor.task.prepare_input(str(p), predictor.processor) for p in (a, b)])
+    got = sess.run(None, {"image": x.numpy()})[0]
+    want, _ = embed(predictor, [str(a), str(b)])
+    assert got.shape == (2, 256) and np.allclose(got, want, atol=1e-4)
+    assert abs(float(got[0] @ got[1]) - verdict["score"]) < 1e-3  # the score `verify` gave
 
 
 def test_verification_refuses_closed_form_strategies(people_data: Path, tmp_path: Path) -> None:

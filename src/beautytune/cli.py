@@ -215,6 +215,14 @@ def fit(
             rich_help_panel=DATA,
         ),
     ] = "whole",
+    face_regions: Annotated[
+        str,
+        typer.Option(
+            help="the patches of --faces regions: skin (forehead, cheeks, nose, chin) | makeup "
+            "(also the lips and each eye with its lid and brow, where most makeup is)",
+            rich_help_panel=DATA,
+        ),
+    ] = "skin",
     head_hidden: Annotated[
         str, typer.Option(help="MLP head hidden sizes, e.g. 512,256", rich_help_panel=MODEL)
     ] = "",

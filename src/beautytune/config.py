@@ -32,6 +32,8 @@ class RunConfig:
     faces: str = "off"
     face_margin: float = 0.25
     faces_fallback: str = "whole"
+    #: the patches of ``regions``: skin (forehead, cheeks, nose, chin) | makeup (also lips, eyes)
+    face_regions: str = "skin"
     head_hidden: tuple[int, ...] = ()
     head_dropout: float = 0.2
     epochs: int = 10
@@ -108,6 +110,7 @@ class RunConfig:
             ("bn", ("auto", "frozen", "train")),
             ("faces", ("off", "crop", "align", "regions")),
             ("faces_fallback", ("whole", "skip")),
+            ("face_regions", ("skin", "makeup")),
         ):
             value = getattr(self, name)
             if value not in allowed:
@@ -118,6 +121,8 @@ class RunConfig:
             raise BeautytuneError(
                 "--faces regions feeds skin patches, which mixup/cutmix cannot mix: drop them"
             )
+        if self.face_regions != "skin" and self.faces != "regions":
+            raise BeautytuneError(f"--face-regions {self.face_regions} chooses patches: add --faces regions")
         if not 0.0 <= self.face_margin <= 2.0:
             raise BeautytuneError("--face-margin is a share of the face size: use 0 to 2")
         if self.shots is not None and self.shots < 1:

@@ -19,10 +19,10 @@ import torch
 from beautytune.data.images import ImageError, load_rgb
 from beautytune.errors import BeautytuneError, InputError
 from beautytune.faces.overlay import draw_overlay
-from beautytune.faces.patches import REGION_NAMES
+from beautytune.faces.patches import REGION_SETS
 from beautytune.faces.prepare import faces_of
 from beautytune.faces.quality import assess
-from beautytune.faces.regions import skin_regions
+from beautytune.faces.regions import makeup_regions, skin_regions
 from beautytune.faces.tone import cheek_tone
 from beautytune.inference.predictor import Predictor
 from beautytune.io import write_bytes_atomic
@@ -91,6 +91,8 @@ def _analyse(path: str, predictor: Predictor | None, predicted: dict[str, Any]) 
             caption = f"{predicted['label']} {predicted['confidence']:.2f} | {caption}"
             if predictor.processor.faces == "regions" and face is not None:
                 result["regions"] = _per_region(predictor, path)
+                if predictor.processor.face_regions == "makeup" and regions is not None:
+                    regions = {**regions, **makeup_regions(face.points, image.size)}  # overlay them too
                 region_labels = {n: (r["label"], r["confidence"]) for n, r in result["regions"].items()}
     if not quality.ok:
         caption += " | " + "; ".join(quality.issues)
@@ -118,7 +120,8 @@ def _per_region(predictor: Predictor, path: str) -> dict[str, dict[str, Any]]:
     logits = model.region_logits(pixels[None].to(predictor.device))[0].float()  # type: ignore[operator]
     probs = torch.softmax(logits / predictor.temperature, dim=-1).cpu().numpy()
     out = {}
-    for name, present, row in zip(REGION_NAMES, weight.tolist(), probs, strict=True):
+    names = REGION_SETS[predictor.processor.face_regions]
+    for name, present, row in zip(names, weight.tolist(), probs, strict=True):
         if present:
             k = int(row.argmax())
             out[name] = {

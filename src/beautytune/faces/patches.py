@@ -4,6 +4,11 @@ Each patch is its region's box made square, with every pixel outside the region'
 (eyes, brows, lips, hair, background) painted the region's median skin colour, so one
 shared backbone sees skin and only skin. A region smaller than ``MIN_REGION_PX`` pixels is
 absent (weight 0); the model pools over the regions present.
+
+A photo without a usable face is taken for a skin close-up (most skin photos without a face
+are): tiles of it stand in for the regions, the four quadrants and the centre of its central
+square, so the model still sees skin at patch resolution rather than the whole photo shrunk
+into one patch.
 """
 
 from __future__ import annotations
@@ -14,19 +19,24 @@ import numpy as np
 from PIL import Image
 
 from beautytune.faces.landmarks import Face
-from beautytune.faces.regions import SKIN_REGIONS, Region, skin_regions
+from beautytune.faces.regions import MAKEUP_REGIONS, SKIN_REGIONS, Region, makeup_regions, skin_regions
 
 REGION_NAMES: tuple[str, ...] = tuple(SKIN_REGIONS)
+#: ``--face-regions``: which patches a regions model sees
+REGION_SETS: dict[str, tuple[str, ...]] = {
+    "skin": REGION_NAMES,
+    "makeup": REGION_NAMES + tuple(MAKEUP_REGIONS),  # skin, plus the lips and eyes
+}
 MIN_REGION_PX = 100
 
 
 @dataclass(frozen=True)
 class Patches:
-    """The patches a regions model sees for one photo, in ``REGION_NAMES`` order."""
+    """The patches a regions model sees for one photo, in its region set's order."""
 
     images: list[Image.Image]
     present: list[bool]
-    #: the regions on the photo (None: no usable face; the whole photo stands in as one patch)
+    #: the regions on the photo (None: no usable face; tiles of the photo stand in)
     regions: dict[str, Region] | None
 
     @property
@@ -34,21 +44,21 @@ class Patches:
         return [1.0 if p else 0.0 for p in self.present]
 
 
-def region_patches(image: Image.Image, face: Face | None, size: int) -> Patches:
-    """``size`` x ``size`` patches of ``image`` for ``face``; without a face (or without any
-    region large enough) the whole photo fills the first slot and the rest are empty."""
+def region_patches(image: Image.Image, face: Face | None, size: int, region_set: str = "skin") -> Patches:
+    """``size`` x ``size`` patches of ``image`` for ``face``, one per region of ``region_set``;
+    without a face (or without any skin region large enough) tiles of the photo fill every slot."""
+    names = REGION_SETS[region_set]
     rgb = np.asarray(image.convert("RGB"))
     regions = skin_regions(face.points, image.size, rgb) if face is not None else None
     if regions is not None and not any(r.pixels >= MIN_REGION_PX for r in regions.values()):
         regions = None
     blank = Image.new("RGB", (size, size), (128, 128, 128))
-    if regions is None:
-        whole = image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
-        return Patches(
-            [whole] + [blank] * (len(REGION_NAMES) - 1), [True] + [False] * (len(REGION_NAMES) - 1), None
-        )
+    if regions is None or face is None:
+        return Patches(close_up_tiles(image, size, len(names)), [True] * len(names), None)
+    if any(name not in regions for name in names):
+        regions = {**regions, **makeup_regions(face.points, image.size)}
     images, present = [], []
-    for name in REGION_NAMES:
+    for name in names:
         region = regions[name]
         if region.pixels < MIN_REGION_PX:
             images.append(blank)
@@ -57,6 +67,22 @@ def region_patches(image: Image.Image, face: Face | None, size: int) -> Patches:
         images.append(_patch(rgb, region, size))
         present.append(True)
     return Patches(images, present, regions)
+
+
+def close_up_tiles(image: Image.Image, size: int, n: int = len(REGION_NAMES)) -> list[Image.Image]:
+    """One tile per region slot: the quadrants of the photo's central square, then its centre
+    (and, for more slots, the central square itself)."""
+    w, h = image.size
+    side = min(w, h)
+    x0, y0, half = (w - side) // 2, (h - side) // 2, side // 2
+    boxes = [(x0 + dx * half, y0 + dy * half) for dy in (0, 1) for dx in (0, 1)]
+    boxes.append((x0 + half // 2, y0 + half // 2))
+    rgb = image.convert("RGB")
+    tiles = [
+        rgb.crop((x, y, x + half, y + half)).resize((size, size), Image.Resampling.BICUBIC) for x, y in boxes
+    ]
+    whole = rgb.crop((x0, y0, x0 + side, y0 + side)).resize((size, size), Image.Resampling.BICUBIC)
+    return (tiles + [whole] * n)[:n]
 
 
 def _patch(rgb: np.ndarray, region: Region, size: int) -> Image.Image:

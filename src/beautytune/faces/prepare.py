@@ -37,6 +37,7 @@ class FaceOptions:
     mode: str = "off"
     margin: float = 0.25  # share of the face box added on each side
     fallback: str = "whole"
+    regions: str = "skin"  # the region set of ``regions`` (faces/patches.py REGION_SETS)
 
     def check(self) -> None:
         if self.mode not in FACE_MODES:
@@ -153,4 +154,4 @@ def prepare_regions(
     face, quality = locate(image, options, source)
     if face is not None:
         image, face = aligned(image, face)
-    return region_patches(image, face, size), quality
+    return region_patches(image, face, size, options.regions), quality

@@ -1,5 +1,6 @@
 """Skin regions drawn from FaceMesh landmarks: forehead, cheeks, nose, chin, with the eyes,
-brows and lips masked out.
+brows and lips masked out; and, for makeup models, the makeup regions: the lips, and each eye
+with its lid, lashes and brow.
 
 No face-parsing model can be had offline, so the regions are polygons over landmark
 indices of the canonical 478-point mesh (subject's left/right; the subject's left cheek is
@@ -34,6 +35,13 @@ EXCLUDED: dict[str, tuple[int, ...]] = {
     "left_brow": (276, 283, 282, 295, 285, 336, 296, 334, 293, 300),
     "right_brow": (46, 53, 52, 65, 55, 107, 66, 105, 63, 70),
     "lips": (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185),
+}
+
+#: where most makeup sits (lipstick; eyeshadow, liner, mascara, brow pencil): convex hulls
+MAKEUP_REGIONS: dict[str, tuple[int, ...]] = {
+    "lips": EXCLUDED["lips"],
+    "left_eye": EXCLUDED["left_eye"] + EXCLUDED["left_brow"],
+    "right_eye": EXCLUDED["right_eye"] + EXCLUDED["right_brow"],
 }
 
 
@@ -90,6 +98,13 @@ def skin_regions(
         )
         if skin is not None:
             masks = {name: mask & skin for name, mask in masks.items()}
+    return {name: Region(name, mask, _box(mask)) for name, mask in masks.items()}
+
+
+def makeup_regions(points: np.ndarray, size: tuple[int, int]) -> dict[str, Region]:
+    """Each makeup region's mask (its landmarks' convex hull, nothing cut out: the colour
+    that differs from skin is the point)."""
+    masks = {name: polygon_mask(points[list(idx)], size, hull=True) for name, idx in MAKEUP_REGIONS.items()}
     return {name: Region(name, mask, _box(mask)) for name, mask in masks.items()}
 
 

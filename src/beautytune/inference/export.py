@@ -27,7 +27,8 @@ class ExportResult:
 def export_onnx(
     bundle_path: str | Path, out: str | Path | None = None, examples: Sequence[Any] | None = None
 ) -> ExportResult:
-    """Write ``model.onnx`` (probabilities out, dynamic batch) and compare with PyTorch.
+    """Write ``model.onnx`` (the task's output, dynamic batch: calibrated probabilities, or
+    unit embeddings for verification) and compare with PyTorch.
 
     ``examples`` are real inputs for the parity check (image paths, texts); without them the
     task picks its own (random images; sample review sentences for text).
@@ -37,7 +38,8 @@ def export_onnx(
     bundle = load_bundle(bundle_path)
     spec = bundle.task.export_spec(bundle.processor, examples)
     target = Path(out) if out else Path(bundle_path) / "model.onnx"
-    model = _WithSoftmax(bundle.model, float(bundle.meta.calibration.get("temperature", 1.0))).eval()
+    temperature = float(bundle.meta.calibration.get("temperature", 1.0))
+    model = bundle.task.export_module(bundle.model, temperature).eval()
     tmp = target.with_name(f".{target.name}.export")
     try:
         with warnings.catch_warnings():
@@ -48,8 +50,8 @@ def export_onnx(
                 spec.args,
                 str(tmp),
                 input_names=spec.input_names,
-                output_names=["probabilities"],
-                dynamic_axes={**spec.dynamic_axes, "probabilities": {0: "batch"}},
+                output_names=[spec.output_name],
+                dynamic_axes={**spec.dynamic_axes, spec.output_name: {0: "batch"}},
                 opset_version=17,
                 dynamo=False,
             )
@@ -66,15 +68,3 @@ def export_onnx(
     diff = float(np.max(np.abs(ref - got)))
     write_bytes_atomic(target, data)
     return ExportResult(target, diff, len(ref), spec.input_names)
-
-
-class _WithSoftmax(torch.nn.Module):
-    """Probabilities out, with the bundle's temperature: the same numbers as the Predictor."""
-
-    def __init__(self, model: torch.nn.Module, temperature: float = 1.0) -> None:
-        super().__init__()
-        self.model = model
-        self.temperature = temperature
-
-    def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(*args) / self.temperature, dim=1)

@@ -35,6 +35,7 @@ class Preprocess:
     faces: str = "off"
     face_margin: float = 0.25
     faces_fallback: str = "whole"
+    face_regions: str = "skin"
 
     @property
     def resize_size(self) -> int:
@@ -58,13 +59,14 @@ class Preprocess:
             faces=str(d.get("faces", "off")),
             face_margin=float(d.get("face_margin", 0.25)),  # type: ignore[arg-type]
             faces_fallback=str(d.get("faces_fallback", "whole")),
+            face_regions=str(d.get("face_regions", "skin")),
         )
 
     @property
     def face_options(self) -> FaceOptions:
         from beautytune.faces.prepare import FaceOptions
 
-        return FaceOptions(self.faces, self.face_margin, self.faces_fallback)
+        return FaceOptions(self.faces, self.face_margin, self.faces_fallback, self.face_regions)
 
 
 @dataclass(frozen=True)

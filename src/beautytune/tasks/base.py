@@ -42,6 +42,19 @@ class ExportSpec:
     args: tuple[torch.Tensor, ...]
     input_names: list[str]
     dynamic_axes: dict[str, dict[int, str]]
+    output_name: str = "probabilities"
+
+
+class WithSoftmax(torch.nn.Module):
+    """Probabilities out, with the bundle's temperature."""
+
+    def __init__(self, model: torch.nn.Module, temperature: float = 1.0) -> None:
+        super().__init__()
+        self.model = model
+        self.temperature = temperature
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(*args) / self.temperature, dim=1)
 
 
 class ItemsDataset(Dataset[tuple[Any, int]]):
@@ -163,6 +176,10 @@ class Task(ABC):
     # --- export and report ----------------------------------------------------------
     @abstractmethod
     def export_spec(self, processor: Any, examples: Sequence[Any] | None = None) -> ExportSpec: ...
+
+    def export_module(self, model: Classifier, temperature: float) -> torch.nn.Module:
+        """What the ONNX graph computes: calibrated probabilities, the Predictor's numbers."""
+        return WithSoftmax(model, temperature)
 
     def slices(
         self, records: list[Record], processor: Any

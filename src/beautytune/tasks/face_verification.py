@@ -97,7 +97,12 @@ class FaceVerification(ImageClassification):
         ), Preprocess.from_dict(processor)
 
     def export_spec(self, processor: Any, examples: Sequence[Any] | None = None) -> ExportSpec:
-        raise BeautytuneError("ONNX export of a face-verification bundle is not available yet")
+        spec = super().export_spec(processor, examples)
+        return replace(spec, output_name="embedding")
+
+    def export_module(self, model: Classifier, temperature: float) -> torch.nn.Module:
+        """Unit embeddings out: an app compares two photos' cosine with the bundle's threshold."""
+        return _Embedder(model)
 
     def evaluate(self, predictor: Any, records: list[Record], out_dir: Path, **kw: Any) -> dict[str, Any]:
         from beautytune.faces.verification_report import evaluate_verification
@@ -105,6 +110,16 @@ class FaceVerification(ImageClassification):
         return evaluate_verification(
             predictor, by_split(records, "test"), by_split(records, "val"), out_dir, **kw
         )
+
+
+class _Embedder(torch.nn.Module):
+    def __init__(self, model: Classifier) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        assert isinstance(self.model, EmbeddingClassifier)
+        return self.model.embed(pixel_values)
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ from beautytune.data.records import Record
 from beautytune.data.sources import load_records
 from beautytune.data.transforms import eval_transform, train_transform
 from beautytune.errors import WeightsError
-from beautytune.faces.patches import REGION_NAMES, Patches
+from beautytune.faces.patches import REGION_SETS, Patches
 from beautytune.models import weights as weights_mod
 from beautytune.models.network import Classifier, HeadConfig, as_region_classifier, build_classifier
 from beautytune.models.registry import Preprocess, get_spec
@@ -78,7 +78,13 @@ class ImageClassification(Task):
         if cfg.faces == "regions" and cfg.image_size is None:
             # five patches a photo: each at half the side costs about what one photo did
             pp = replace(pp, input_size=max(32, pp.input_size // 2))
-        pp = replace(pp, faces=cfg.faces, face_margin=cfg.face_margin, faces_fallback=cfg.faces_fallback)
+        pp = replace(
+            pp,
+            faces=cfg.faces,
+            face_margin=cfg.face_margin,
+            faces_fallback=cfg.faces_fallback,
+            face_regions=cfg.face_regions,
+        )
         head = HeadConfig(cfg.head_hidden, cfg.head_dropout)
         model, source = build_classifier(
             spec, num_classes, head, init=cfg.init, weights=cfg.weights, drop_path=cfg.drop_path
@@ -183,8 +189,9 @@ class ImageClassification(Task):
                 px, w = inputs["pixel_values"], inputs["region_weight"]
             else:
                 g = torch.Generator().manual_seed(0)
-                px = torch.randn(4, len(REGION_NAMES), 3, size, size, generator=g)
-                w = torch.ones(4, len(REGION_NAMES))
+                n = len(REGION_SETS[processor.face_regions])
+                px = torch.randn(4, n, 3, size, size, generator=g)
+                w = torch.ones(4, n)
             axes = {"patches": {0: "batch"}, "region_weight": {0: "batch"}}
             return ExportSpec((px, w), ["patches", "region_weight"], axes)
         if examples:
