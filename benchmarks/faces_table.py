@@ -5,7 +5,8 @@ or photo group never on two sides; `--faces-fallback whole` keeps every photo, s
 photos are the same in every mode). `features` runs at the backbone's own 224 px (regions:
 112 px patches), fine-tuned strategies at 192 px (regions: 96 px patches). Prints test
 macro-F1, accuracy and wall time, then each run's test macro-F1 per skin-tone (ITA) bucket.
-Finished rows are kept in `benchmarks/results/faces_table.jsonl` (see `sittings.py`). Usage (run it alone):
+Finished rows are kept in `benchmarks/results/faces_table.jsonl` (see `sittings.py`).
+Usage (run it alone):
 
     uv run python benchmarks/faces_table.py --sets skin_type,makeup --strategies features,full \\
         --modes off,crop,regions --out runs/faces
@@ -42,8 +43,10 @@ FINE_TUNED = {"image_size": 192, "epochs": 8}
 
 def run(name: str, strategy: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
     settings: dict[str, Any] = {} if strategy == "features" else dict(FINE_TUNED)
+    patch = ""  # a run at a non-default patch size gets its own folder and row name
     if FACE_MODES[mode]["faces"] == "regions" and "image_size" in settings:
         settings["image_size"] = args.patch_size or settings["image_size"] // 2
+        patch = f"-p{args.patch_size}" if args.patch_size else ""
     fit_kwargs = {
         "data": SHARED / name / "manifest.csv",
         "backbone": BACKBONE,
@@ -52,7 +55,6 @@ def run(name: str, strategy: str, mode: str, args: argparse.Namespace) -> dict[s
         "time_budget": None if strategy == "features" else args.budget,
         **settings,
     }
-    patch = f"-p{settings['image_size']}" if args.patch_size and mode.endswith("regions") else ""
     row = SITTINGS.run(
         Path(args.out) / name / f"{strategy}-{mode}{patch}",
         set_name=name,
