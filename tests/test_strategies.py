@@ -76,6 +76,31 @@ def test_features_head_reproduces_sklearn() -> None:
     assert np.abs(got - expected).max() < 1e-3
 
 
+def test_a_near_constant_feature_gets_no_huge_weight() -> None:
+    # all-MiniLM-L6-v2 has a pooled dimension at std 1e-9: folded without a floor its head
+    # weight was ~1e9 times the rest, and lp-ft's first fine-tuning step blew the logits up
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(60, 256)) * 0.1
+    y = np.repeat(np.arange(4), 15)
+    x[np.arange(60), y] += 0.4
+    x[:, 200] = -1e-7 + rng.normal(size=60) * 1e-9
+    model, _, _cfg = _setup("features")
+    get_strategy("features").fit_head(model, x, y)  # type: ignore[attr-defined]
+    w = model.fc.weight.detach().abs()
+    assert float(w[:, 200].max()) < 10 * float(w[:, :200].max())
+    moved = torch.tensor(x, dtype=torch.float32)
+    moved[:, 200] += 1e-3  # what one fine-tuning step may do to that dimension
+    with torch.no_grad():
+        shift = (model.head(moved) - model.head(torch.tensor(x, dtype=torch.float32))).abs().max()  # type: ignore[attr-defined]
+    assert float(shift) < 1.0
+    with torch.no_grad():
+        pred = model.head(torch.tensor(x, dtype=torch.float32)).argmax(1).numpy()  # type: ignore[attr-defined]
+    assert (pred == y).mean() > 0.9
+
+
 def test_unknown_strategy_names_choices() -> None:
     with pytest.raises(BeautytuneError, match="features, head, partial, full, lora"):
         get_strategy("everything")

@@ -66,7 +66,7 @@ class FeaturesStrategy(Strategy):
         fc = model.fc
         num_classes = fc.out_features
         opts = self.options
-        scaler = StandardScaler().fit(x)
+        scaler = floored(StandardScaler().fit(x))
         xs = scaler.transform(x)
         clf: LogisticRegression | LinearSVC
         if opts.classifier == "svm":
@@ -85,11 +85,30 @@ class FeaturesStrategy(Strategy):
             absent = np.setdiff1d(np.arange(num_classes), present)
             bias[absent] = -1e4  # a class never seen in training is never predicted
         # Fold (x - mean) / scale into the linear layer so the head takes raw features.
-        scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-        w = coef / scale
+        w = coef / scaler.scale_
         b = bias - w @ scaler.mean_
         write_linear(fc, w, b)
         return {"classifier": opts.classifier, "C": opts.C}
+
+
+#: a feature dimension whose spread is below this share of the median dimension's is noise
+SCALE_FLOOR = 0.01
+
+
+def floored(scaler: StandardScaler) -> StandardScaler:
+    """Never divide by a near-constant dimension's spread.
+
+    A frozen encoder can output a dimension that barely moves (all-MiniLM-L6-v2 has one at
+    std 1e-9 beside a median of 0.11). Standardised, it looks like any other feature, and
+    folded into the head its weight is ~1e9 times the classifier's: harmless while the
+    backbone stays frozen, but the first fine-tuning step (``lp-ft``, ``wise-ft``) or AdaBN
+    moves it and the logits explode. A floor keeps such dimensions near zero instead.
+    """
+    scale = np.asarray(scaler.scale_, dtype=np.float64)
+    positive = scale[scale > 0]
+    floor = SCALE_FLOOR * float(np.median(positive)) if positive.size else 1.0
+    scaler.scale_ = np.maximum(scale, floor)
+    return scaler
 
 
 def write_linear(fc: torch.nn.Linear, w: np.ndarray, b: np.ndarray) -> None:
