@@ -16,6 +16,8 @@ after AdaBN alone and after AdaBN + self-training; ECE beside each. Usage:
 
     uv run python benchmarks/strategy_table.py --sets skin_type --seeds 0 --out runs/strategies
     uv run python benchmarks/shift_demo.py --runs runs/strategies/skin_type --out runs/shift
+
+Rows are also kept in `benchmarks/results/shift_table.jsonl` (one per set and run).
 """
 
 from __future__ import annotations
@@ -76,15 +78,27 @@ def build_target(run: Path, out: Path) -> tuple[Path, Path]:
     return photos, out / "labelled.csv"
 
 
+RESULTS = Path(__file__).resolve().parent / "results" / "shift_table.jsonl"
+
+
+def keep(row: dict[str, Any], set_name: str) -> None:
+    """Add ``row`` to the results kept in the repository (replacing the same set and run's)."""
+    row = {"set": set_name, **row}
+    old = [json.loads(line) for line in RESULTS.read_text().splitlines()] if RESULTS.is_file() else []
+    rows = [r for r in old if (r["set"], r["run"]) != (set_name, row["run"])] + [row]
+    RESULTS.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", required=True, help="a folder of run folders (each with bundle/ and split.csv)")
     ap.add_argument("--out", default="runs/shift")
     ap.add_argument("--self-train-epochs", type=int, default=2)
     ap.add_argument("--pseudo-threshold", type=float, default=0.9)
+    ap.add_argument("--pattern", default="*", help="which run folders to take, e.g. '*-s0' for seed 0")
     args = ap.parse_args()
     rows: list[dict[str, Any]] = []
-    for run in sorted(p for p in Path(args.runs).iterdir() if (p / "bundle").is_dir()):
+    for run in sorted(p for p in Path(args.runs).glob(args.pattern) if (p / "bundle").is_dir()):
         out = Path(args.out) / run.name
         photos, labelled = build_target(run, out / "target")
         clean = json.loads((run / "bundle" / "bundle.json").read_text())["metrics"]["test"]
@@ -116,6 +130,7 @@ def main() -> None:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
+        keep(row, Path(args.runs).name)
     print(f"\n{'run':14} {'clean':>6} {'shifted':>8} {'AdaBN':>6} {'+self-train':>12} {'pseudo':>8}")
     for r in rows:
         print(
