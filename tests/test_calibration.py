@@ -10,7 +10,7 @@ import pytest
 from scipy.special import softmax
 
 from beautytune import api
-from beautytune.inference.calibration import fit_temperature, nll, rescale
+from beautytune.inference.calibration import choose_temperature, fit_temperature, nll, rescale, top1_ece
 from beautytune.inference.predictor import Predictor
 from conftest import TINY
 
@@ -32,6 +32,23 @@ def test_fit_temperature_recovers_the_temperature_of_the_labels(t_true: float) -
     assert nll(log_p, y, t) <= nll(log_p, y, 1.0)
 
 
+def test_where_nll_and_ece_disagree_the_temperature_lowers_the_ece() -> None:
+    # calibrated at 70 % except a few mistakes made with near-certainty: NLL softens all
+    rng = np.random.default_rng(0)
+    n, wrong = 2000, 40
+    probs = np.tile([0.7, 0.3], (n, 1))
+    y = (rng.random(n) > 0.7).astype(int)
+    probs[:wrong], y[:wrong] = [1 - 1e-6, 1e-6], 1
+    t_nll = fit_temperature(probs, y)
+    assert t_nll > 1.5 and top1_ece(rescale(probs, t_nll), y) > top1_ece(probs, y)
+    t, minimised = choose_temperature(probs, y)
+    assert minimised.startswith("validation ECE")
+    assert top1_ece(rescale(probs, t), y) < top1_ece(probs, y)
+    # where the NLL fit does lower the ECE, it stays
+    over, y_over = _overconfident(2.5)
+    assert choose_temperature(over, y_over) == (fit_temperature(over, y_over), "validation NLL")
+
+
 def test_rescale_keeps_labels_and_inverts() -> None:
     probs, _ = _overconfident(2.0, n=200)
     soft = rescale(probs, 2.0)
@@ -46,7 +63,9 @@ def test_fit_calibrates_the_bundle_and_every_consumer_applies_it(tiny_products: 
     meta = json.loads((result.bundle / "bundle.json").read_text())
     cal = meta["calibration"]
     assert cal["method"] == "temperature scaling" and cal["temperature"] > 0
-    assert cal["val_nll_after"] <= cal["val_nll_before"] + 1e-9  # T = 1 was a candidate
+    if cal["minimised"] == "validation NLL":
+        assert cal["val_nll_after"] <= cal["val_nll_before"] + 1e-9  # T = 1 was a candidate
+    assert cal["val_ece_after"] <= cal["val_ece_before"] + 1e-9
     metrics = json.loads((result.report.parent / "metrics.json").read_text())
     assert metrics["temperature"] == pytest.approx(cal["temperature"])
     assert metrics["uncalibrated"]["accuracy"] == metrics["accuracy"]  # labels never change

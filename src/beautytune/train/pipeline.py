@@ -205,7 +205,13 @@ def fit(
         ),
         f"train/val/test {task.noun}s": counts,
         "train time (s)": round(train_time, 1),
-        **({"temperature (validation)": calibration["temperature"]} if calibration else {}),
+        **(
+            {
+                "temperature (validation)": f"{calibration['temperature']} (minimised {calibration['minimised']})"
+            }
+            if calibration
+            else {}
+        ),
         **outcome.info,
     }
     skipped = audit.skipped_rows() if audit is not None else []
