@@ -311,7 +311,7 @@ def ship_soup(made: SoupResult, records: list[Record], run: RunDir, data: str) -
     from beautytune.evaluate.evaluate import evaluate_records
     from beautytune.evaluate.leaderboard import run_row
     from beautytune.inference.bundle import save_bundle, update_bundle_metrics
-    from beautytune.inference.calibration import calibrate_predictor
+    from beautytune.inference.calibration import calibrate_predictor, describe
     from beautytune.inference.predictor import Predictor
     from beautytune.train.pipeline import test_summary
 
@@ -326,7 +326,7 @@ def ship_soup(made: SoupResult, records: list[Record], run: RunDir, data: str) -
         "backbone": b.meta.backbone,
         "greedy soup of": ", ".join(names),
         "val macro-F1 (soup)": round(made.val_macro_f1, 4),
-        "temperature (validation)": calibration["temperature"],
+        "temperature (validation)": describe(calibration),
     }
     metrics = evaluate_records(
         predictor,

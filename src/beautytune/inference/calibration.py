@@ -8,8 +8,8 @@ bundle, and applied by the Predictor and the ONNX graph.
 NLL and ECE can disagree: a few confident mistakes dominate NLL, which then softens a
 network whose confidence was about right on the rest (seen on WiSE-FT's interpolated
 weights, where the NLL-fitted T raised validation ECE). Where the NLL fit does not lower
-the validation ECE, T is the one that minimises it instead, searched on the same grid of
-log T; still fitted on validation only.
+the validation ECE, T is the one that minimises it instead, searched on a grid over the
+same range of log T; still fitted on validation only.
 """
 
 from __future__ import annotations
@@ -71,6 +71,11 @@ def choose_temperature(probs: np.ndarray, y: np.ndarray) -> tuple[float, str]:
     if top1_ece(rescale(probs, t), y) < top1_ece(probs, y):
         return t, "validation NLL"
     return fit_temperature_ece(probs, y), "validation ECE (the NLL fit did not lower it)"
+
+
+def describe(calibration: dict[str, Any]) -> str:
+    """The report's one-line account of a bundle's calibration."""
+    return f"{calibration['temperature']} (minimised {calibration['minimised']})"
 
 
 def rescale(probs: np.ndarray, temperature: float) -> np.ndarray:

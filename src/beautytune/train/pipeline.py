@@ -34,7 +34,7 @@ from beautytune.errors import BeautytuneError, DataError
 from beautytune.evaluate.evaluate import macro_f1_of
 from beautytune.inference.adapt import source_statistics
 from beautytune.inference.bundle import BundleMeta, save_bundle, update_bundle_metrics
-from beautytune.inference.calibration import calibrate_predictor
+from beautytune.inference.calibration import calibrate_predictor, describe
 from beautytune.inference.predictor import Predictor
 from beautytune.runtime import inference_device, quiet_lightning, tune_cpu_runtime
 from beautytune.strategies import get_strategy
@@ -205,13 +205,7 @@ def fit(
         ),
         f"train/val/test {task.noun}s": counts,
         "train time (s)": round(train_time, 1),
-        **(
-            {
-                "temperature (validation)": f"{calibration['temperature']} (minimised {calibration['minimised']})"
-            }
-            if calibration
-            else {}
-        ),
+        **({"temperature (validation)": describe(calibration)} if calibration else {}),
         **outcome.info,
     }
     skipped = audit.skipped_rows() if audit is not None else []
