@@ -2,7 +2,7 @@
 
 Runs `api.auto` on one shared set with the given budget (the set's split seed 0, which is
 also the split of the strategy table's seed-0 runs), then reads the strategy table's
-seed-0 leaderboard rows for that set (benchmarks/strategy_table.py, same split) and prints
+seed-0 rows for that set (benchmarks/strategy_table.py, same split; the kept rows serve) and prints
 auto's test macro-F1 against the best of them, and auto's wall time against its budget.
 Usage (run it alone; the strategy table's seed 0 must be done for the set):
 
@@ -17,10 +17,12 @@ import json
 from pathlib import Path
 
 from strategy_table import SETS
+from strategy_table import run as table_row
 
 from beautytune import api
 from beautytune.config import parse_duration
-from beautytune.evaluate.leaderboard import run_row
+
+STRATEGIES = "features,head,partial,full,gradual,llrd,lp-ft,wise-ft,bitfit,lora"
 
 
 def main() -> None:
@@ -32,10 +34,12 @@ def main() -> None:
     ap.add_argument("--soup", action="store_true", help="auto --soup: greedy soup of the best trials")
     args = ap.parse_args()
     spec = SETS[args.set]
-    table = Path(args.table) / args.set
-    rows = [r for d in sorted(table.glob("*-s0")) if (r := run_row(d, d.name[:-3], 0)) is not None]
+    # the table's seed-0 rows as kept (benchmarks/results/strategy_table.jsonl) or finished
+    # in this sitting under --table; nothing is started here
+    kept = argparse.Namespace(out=args.table, epochs=8, budget="10m", read_only=True)
+    rows = [r for s in STRATEGIES.split(",") if (r := table_row(args.set, s, 0, kept)) is not None]
     if not rows:
-        raise SystemExit(f"no seed-0 runs under {table}: run benchmarks/strategy_table.py first")
+        raise SystemExit(f"no seed-0 rows for {args.set}: run benchmarks/strategy_table.py first")
     best = max(rows, key=lambda r: r["macro_f1"])
     out = Path(args.out) / args.set
     result = api.auto(

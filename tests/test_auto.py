@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from beautytune import api
+from beautytune.auto import first_trials, native_size, search_space
 from beautytune.errors import BeautytuneError
 from conftest import run_cli
 
@@ -35,7 +37,11 @@ def test_auto_holds_its_budget_and_ships_the_best_on_validation(tiny_products: P
     assert len(finished) >= 2
     best = max(finished, key=lambda t: t["val_macro_f1"])
     assert summary["chosen"]["trial"] == best["number"] == result.best.number  # chosen on validation
-    chosen_bundle = json.loads((Path(best["run"]) / "bundle" / "bundle.json").read_text())
+    shipped = Path(best["run"])
+    if best["params"]["strategy"] == "features":  # refitted on train + val, as fit does
+        assert summary["chosen"]["refit"] == "train + val"
+        shipped = shipped.with_name(f"{best['number']:03d}-refit")
+    chosen_bundle = json.loads((shipped / "bundle" / "bundle.json").read_text())
     assert json.loads((result.bundle / "bundle.json").read_text()) == chosen_bundle
     assert (result.run_dir / "report" / "index.html").is_file()
     board = json.loads((result.run_dir / "leaderboard.json").read_text())
@@ -63,3 +69,25 @@ def test_cli_auto(tiny_products: Path, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "chosen: trial" in r.stdout and (out / "bundle" / "bundle.json").is_file()
     assert (out / "leaderboard.md").is_file() and (out / "leaderboard.json").is_file()
+
+
+def test_the_search_starts_from_the_portfolio_at_the_photos_own_size() -> None:
+    def entry(w: int, h: int) -> SimpleNamespace:
+        return SimpleNamespace(width=w, height=h, usable=True)
+
+    packshots = SimpleNamespace(entries=[entry(60, 80)] * 5 + [entry(300, 400)])
+    assert native_size(packshots, [128, 160, 192, 224]) == 128  # no upsampling a 60 px photo to 224
+    assert native_size(SimpleNamespace(entries=[entry(600, 800)]), [128, 224]) == 224
+    assert native_size(SimpleNamespace(entries=[entry(150, 200)]), [128, 160, 224]) == 160
+    image = first_trials(search_space("image", None, None), "image", packshots, lr=1e-3)
+    assert image == [
+        {"backbone": "tf_efficientnet_lite0", "strategy": "features", "image_size": 224},
+        {"backbone": "tf_efficientnet_lite0", "strategy": "wise-ft", "lr": 1e-3, "image_size": 128},
+    ]
+    text = first_trials(search_space("text", None, None), "text", None, lr=1e-3)
+    assert [t["strategy"] for t in text] == ["features", "full"] and text[1]["max_length"] == 128
+    # a narrowed search keeps to what it was given
+    assert first_trials(search_space("image", None, ["head", "lora"]), "image", packshots, lr=1e-3) == []
+    every = {"features", "head", "partial", "full", "gradual", "llrd", "lp-ft", "wise-ft", "bitfit", "lora"}
+    assert set(search_space("image", None, None)["strategy"]) == every
+    assert set(search_space("text", None, None)["strategy"]) == every - {"wise-ft"}

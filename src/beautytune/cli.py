@@ -556,6 +556,7 @@ def auto(
         f"greedy soup of {', '.join(result.soup)}"
         if result.soup
         else f"trial {result.best.number} ({', '.join(f'{k}={v}' for k, v in result.best.params.items())})"
+        + (", refitted on train + val" if result.refit else "")
     )
     out_console.print(
         f"chosen: {chosen}; test macro-F1 {m['macro_f1']:.3f}; {len(result.trials)} trials in {result.wall_time_s:.0f}s "
