@@ -49,6 +49,11 @@ def test_auto_holds_its_budget_and_ships_the_best_on_validation(tiny_products: P
     # every trial used the one split made at the start
     split = (result.run_dir / "split.csv").read_text()
     assert all((Path(t["run"]) / "split.csv").read_text() == split for t in finished)
+    # timed trials decay their learning rate over their own budget, not over unreached epochs
+    for t in finished:
+        config = json.loads((Path(t["run"]) / "config.json").read_text())
+        timed = t["params"]["strategy"] != "features"
+        assert (config["schedule"] == "budget") == timed and bool(config["time_budget"]) == timed
 
 
 def test_auto_refuses_a_budget_too_small_and_leaves_nothing(tiny_products: Path, tmp_path: Path) -> None:

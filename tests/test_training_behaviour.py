@@ -20,6 +20,7 @@ from beautytune import api
 from beautytune.config import RunConfig
 from beautytune.data.dataset import EpochSampler
 from beautytune.data.records import Record
+from beautytune.errors import BeautytuneError
 from beautytune.models.network import build_classifier
 from beautytune.models.registry import get_spec
 from beautytune.strategies import get_strategy
@@ -122,6 +123,30 @@ def test_step_schedule_drops_tenfold_at_half_and_three_quarters() -> None:
     assert [f(s) for s in (0, 49, 50, 74, 75, 99)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
     g = lr_lambda("step", 5, 100, per_epoch=10)  # warm-up comes first here too
     assert [g(s) for s in (0, 4, 5)] == pytest.approx([0.2, 1.0, 1.0])
+
+
+def test_budget_schedule_follows_the_clock_when_the_budget_binds_first() -> None:
+    # 10 planned epochs of 10 steps, warm-up one epoch; a fake clock says how much of the
+    # time budget is spent
+    clock = {"spent": 0.0}
+    f = lr_lambda("budget", 10, 100, per_epoch=10, spent=lambda: clock["spent"])
+    assert f(0) == pytest.approx(0.1)  # warm-up by steps while the clock is slower
+    clock["spent"] = 0.05
+    assert f(1) == pytest.approx(0.5)  # half of the warm-up share (10%) of the budget gone
+    clock["spent"] = 0.55  # half-way through the decay by the clock, at step 20 of 100
+    assert f(20) == pytest.approx(0.5)
+    clock["spent"] = 1.0  # budget spent: the rate is zero whatever the step
+    assert f(21) == pytest.approx(0.0, abs=1e-12)
+    # a fast machine that finishes its epochs first follows the steps, as the cosine does
+    clock["spent"] = 0.0
+    cosine = lr_lambda("cosine", 10, 100, per_epoch=10)
+    assert [f(s) for s in (5, 40, 99)] == pytest.approx([cosine(s) for s in (5, 40, 99)])
+
+
+def test_budget_schedule_needs_a_time_budget() -> None:
+    with pytest.raises(BeautytuneError, match="--time-budget"):
+        api.run_config("-", "-", schedule="budget").validate()
+    api.run_config("-", "-", schedule="budget", time_budget=60).validate()
 
 
 def test_configure_optimizers_uses_groups_and_schedule() -> None:

@@ -13,7 +13,9 @@ AutoGluon's presets do: frozen features + logistic regression on the first backb
 default that did best across the strategy tables (README, Results), at the photos' own
 resolution (no input size above the median photo's short side, which upsampling would only
 blur); TPE takes over from there. The portfolio's fine-tuning trial may train for half the
-budget, a searched one for a third. A chosen `features` trial is refitted on train +
+budget, a searched one for a third. Timed trials use the ``budget`` learning-rate schedule
+(cosine to zero over the trial's own budget): a trial stopped at two of its ten planned
+epochs would otherwise stop near the top of its cosine, still warming up or barely decayed. A chosen `features` trial is refitted on train +
 validation before it ships, as `fit --strategy features` does (validation chose it; seconds
 on the cached features).
 
@@ -215,6 +217,8 @@ def auto(
                 out=str(trials_dir / name),
                 strategy_options=options,
                 time_budget=None if closed_form else min(train_budget, share * budget_s),
+                # a trial is cut by its budget, not by its epochs: decay over the budget
+                schedule="budget" if cfg.schedule == "cosine" and not closed_form else cfg.schedule,
                 **params,
             )
             t0 = time.perf_counter()

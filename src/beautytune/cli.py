@@ -251,7 +251,13 @@ def fit(
         float, typer.Option(help="AdamW weight decay (never on norms and biases)", rich_help_panel=TRAINING)
     ] = 0.01,
     warmup_epochs: Annotated[float, typer.Option(rich_help_panel=TRAINING)] = 1.0,
-    schedule: Annotated[str, typer.Option(help="cosine | step", rich_help_panel=TRAINING)] = "cosine",
+    schedule: Annotated[
+        str,
+        typer.Option(
+            help="cosine | step over --epochs, or budget: cosine to zero over --time-budget",
+            rich_help_panel=TRAINING,
+        ),
+    ] = "cosine",
     label_smoothing: Annotated[float, typer.Option(rich_help_panel=TRAINING)] = 0.1,
     imbalance: Annotated[
         str, typer.Option(help="weighted (loss) | sample (balanced sampler) | none", rich_help_panel=TRAINING)

@@ -45,7 +45,9 @@ class RunConfig:
     backbone_lr_mult: float = 0.1
     weight_decay: float = 0.01
     warmup_epochs: float = 1.0
-    schedule: str = "cosine"  # or "step"
+    #: "cosine" | "step" over the planned epochs, or "budget": cosine over --time-budget
+    #: (train/module.py lr_lambda)
+    schedule: str = "cosine"
     label_smoothing: float = 0.1
     imbalance: str = "weighted"  # weighted loss, "sample" (balanced sampler) or "none"
     augment: str = "geometric"
@@ -104,7 +106,7 @@ class RunConfig:
         for name, allowed in (
             ("task", ("auto", *TASKS)),
             ("init", ("pretrained", "random")),
-            ("schedule", ("cosine", "step")),
+            ("schedule", ("cosine", "step", "budget")),
             ("imbalance", ("weighted", "sample", "none")),
             ("augment", tuple(AUGMENT_PRESETS)),
             ("bn", ("auto", "frozen", "train")),
@@ -127,6 +129,8 @@ class RunConfig:
             raise BeautytuneError("--face-margin is a share of the face size: use 0 to 2")
         if self.shots is not None and self.shots < 1:
             raise BeautytuneError("--shots must be at least 1 (examples per class)")
+        if self.schedule == "budget" and not self.time_budget:
+            raise BeautytuneError("--schedule budget decays over the time budget: add --time-budget")
         if self.lr <= 0:
             raise BeautytuneError("--lr must be positive, or 'auto' for a range test")
         for name in ("epochs", "batch_size"):

@@ -8,6 +8,7 @@ strategy's optimizer parameter groups.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -107,9 +108,23 @@ class LitClassifier(L.LightningModule):
         per_epoch = max(1, total // max(1, self.cfg.epochs))
         warmup = int(self.cfg.warmup_epochs * per_epoch)
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lr_lambda=lr_lambda(self.cfg.schedule, warmup, total, per_epoch)
+            opt, lr_lambda=lr_lambda(self.cfg.schedule, warmup, total, per_epoch, self._budget_spent())
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def _budget_spent(self) -> Callable[[], float] | None:
+        """The share of ``--time-budget`` spent so far, from Lightning's own Timer (which a
+        resumed run restores), for the ``budget`` schedule; None without a budget."""
+        if self.cfg.schedule != "budget" or not self.cfg.time_budget:
+            return None
+        timer = next(
+            (c for c in self.trainer.callbacks if isinstance(c, L.pytorch.callbacks.Timer)),  # type: ignore[attr-defined]
+            None,
+        )
+        if timer is None:
+            return None
+        budget = float(self.cfg.time_budget)
+        return lambda: timer.time_elapsed("train") / budget
 
 
 def split_weight_decay(
@@ -143,10 +158,30 @@ def split_weight_decay(
     return out
 
 
-def lr_lambda(schedule: str, warmup: int, total: int, per_epoch: int) -> Any:
-    """Linear warm-up, then cosine decay to zero or a step decay (x0.1 at 1/2 and 3/4)."""
+def lr_lambda(
+    schedule: str, warmup: int, total: int, per_epoch: int, spent: Callable[[], float] | None = None
+) -> Any:
+    """Linear warm-up, then cosine decay to zero or a step decay (x0.1 at 1/2 and 3/4).
+
+    ``budget`` is the cosine with progress measured by whichever is further along, the steps
+    or ``spent()`` (the share of the time budget used): a run the budget stops still ends at
+    a learning rate near zero instead of being cut off near the top of its cosine (Li et al.,
+    "Budgeted training", ICLR 2020). Its learning rates then depend on the machine's speed,
+    so two runs match only as closely as their timings do. Warm-up keeps its share of the
+    planned epochs.
+    """
+
+    def budgeted(step: int) -> float:
+        assert spent is not None
+        progress = min(1.0, max(step / max(1, total), spent()))
+        share = warmup / max(1, total)
+        if progress < share:
+            return min(1.0, max(progress / share, (step + 1) / max(1, warmup)))
+        return 0.5 * (1 + math.cos(math.pi * (progress - share) / max(1e-9, 1 - share)))
 
     def f(step: int) -> float:
+        if schedule == "budget" and spent is not None:
+            return budgeted(step)
         if step < warmup:
             return (step + 1) / warmup
         if schedule == "step":
