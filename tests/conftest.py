@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# module- and session-scoped fixtures run outside the per-test cache below: keep them out of
+# the user's own cache too
+os.environ["BEAUTYTUNE_CACHE"] = tempfile.mkdtemp(prefix="beautytune-tests-cache-")
 
 
 @pytest.fixture(autouse=True)

@@ -143,6 +143,27 @@ def test_progress_bar_does_not_change_the_result(
     assert [e.status for e in with_bar.entries] == [e.status for e in report.entries]
 
 
+def test_a_second_audit_reads_unchanged_files_from_the_cache(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    cases = make_broken_corpus(root)
+    records = load_records(root / "manifest.csv")
+    cold = audit_records(records)
+    assert cold.summary["from_cache"] == 0
+    warm = audit_records(records)
+    on_disk = sum(Path(r.path).is_file() for r in records if not r.problem)
+    assert warm.summary["from_cache"] == on_disk > 40
+    assert warm.entries == cold.entries and warm.duplicates == cold.duplicates
+    # a file that changes is read again, and its new verdict replaces the old
+    normal = next(c for n, c in cases.items() if n.startswith("normal_"))
+    Path(normal.path).write_bytes(b"not an image any more")
+    third = audit_records(records)
+    assert third.summary["from_cache"] == on_disk - 1
+    changed = next(e for e in third.entries if e.path == str(normal.path))
+    assert changed.status == "error"
+    # other settings are other verdicts: nothing is read from the cache for them
+    assert audit_records(records, min_size=40).summary["from_cache"] == 0
+
+
 # --- decoding of the unusual-but-valid files ---------------------------------------------
 
 

@@ -31,6 +31,7 @@ from PIL import Image
 
 from beautytune.data.images import ImageError, decode
 from beautytune.data.records import Record
+from beautytune.data.scan_cache import ScanCache
 from beautytune.io import write_json_atomic, write_text_atomic
 
 _T = TypeVar("_T")
@@ -132,6 +133,24 @@ class _Scan:
     def add(self, level: int, text: str) -> None:
         self.issues.append((level, text))
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "issues": self.issues,
+            "sha256": self.sha256,
+            "hashes": [h.tolist() for h in self.hashes] if self.hashes is not None else None,
+            "size": self.size,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> _Scan:
+        hashes = d.get("hashes")
+        return cls(
+            issues=[(int(level), str(text)) for level, text in d["issues"]],
+            sha256=d.get("sha256"),
+            hashes=(np.array(hashes[0], np.uint64), np.array(hashes[1], np.uint64)) if hashes else None,
+            size=(int(d["size"][0]), int(d["size"][1])) if d.get("size") else None,
+        )
+
 
 def audit_records(
     records: list[Record],
@@ -146,10 +165,11 @@ def audit_records(
     start = time.perf_counter()
     names = _short_namer(records)
     known = set(known_labels) if known_labels is not None else None
-    scans = [
-        _scan_file(r, known, min_size, max_aspect)
-        for r in _maybe_progress(records, progress, "Auditing images")
-    ]
+    with ScanCache({"min_size": min_size, "max_aspect": max_aspect}) as cache:
+        scans = [
+            _scan_file(r, known, min_size, max_aspect, cache)
+            for r in _maybe_progress(records, progress, "Auditing images")
+        ]
     duplicates = _mark_exact_duplicates(records, scans, names)
     duplicates += _mark_near_duplicates(records, scans, names, near_dup_distance)
     mark_split_leaks(records, duplicates)
@@ -157,6 +177,7 @@ def audit_records(
     counts = _usable_class_counts(entries)
     ratio = round(max(counts.values()) / min(counts.values()), 3) if counts else 0.0
     summary = _summary(entries, counts, duplicates, time.perf_counter() - start)
+    summary["from_cache"] = cache.hits  # files whose bytes were not read again (data/scan_cache.py)
     summary["settings"] = {
         "min_size": min_size,
         "max_aspect": max_aspect,
@@ -169,8 +190,11 @@ def audit_records(
 # --- per-file checks -----------------------------------------------------------------
 
 
-def _scan_file(record: Record, known: set[str] | None, min_size: int, max_aspect: float) -> _Scan:
-    """Read, hash and fully decode one file, collecting every problem it has."""
+def _scan_file(
+    record: Record, known: set[str] | None, min_size: int, max_aspect: float, cache: ScanCache | None = None
+) -> _Scan:
+    """Read, hash and fully decode one file, collecting every problem it has; what the
+    bytes say comes from ``cache`` when the file has not changed since it was last read."""
     scan = _Scan()
     if record.problem:  # found while reading the manifest (a blank path or label): no file to open
         scan.add(ERROR, record.problem)
@@ -182,11 +206,28 @@ def _scan_file(record: Record, known: set[str] | None, min_size: int, max_aspect
         where = "missing file named in manifest" if record.row is not None else "file not found"
         scan.add(ERROR, where)
         return scan
-    try:
-        data = path.read_bytes()
-    except OSError as e:  # permissions, a file vanishing mid-audit: report it, keep going
-        scan.add(ERROR, f"cannot read file ({e.strerror or type(e).__name__})")
-        return scan
+    cached = cache.get(record.path) if cache is not None else None
+    if cached is not None:
+        found = _Scan.from_json(cached)
+    else:
+        try:
+            data = path.read_bytes()
+        except OSError as e:  # permissions, a file vanishing mid-audit: report it, keep going
+            scan.add(ERROR, f"cannot read file ({e.strerror or type(e).__name__})")
+            return scan
+        found = _scan_bytes(path, data, min_size, max_aspect)
+        if cache is not None:
+            cache.put(record.path, found.to_json())
+    scan.issues += found.issues
+    scan.size = found.size
+    if scan.level < ERROR:  # an unusable file takes no part in the duplicate checks
+        scan.sha256, scan.hashes = found.sha256, found.hashes
+    return scan
+
+
+def _scan_bytes(path: Path, data: bytes, min_size: int, max_aspect: float) -> _Scan:
+    """What a file's bytes say, whatever its label: the part of a scan worth caching."""
+    scan = _Scan()
     try:
         decoded = decode(path, data)
     except ImageError as e:
