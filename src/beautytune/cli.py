@@ -928,6 +928,9 @@ def main() -> None:
     if debug:
         sys.argv.remove("--debug")
     try:
+        from beautytune.runtime import configure_threads
+
+        configure_threads()  # predict, serve and the rest share the machine politely too
         app()
     except BeautytuneError as e:
         if debug:

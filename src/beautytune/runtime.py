@@ -8,18 +8,22 @@ import os
 
 import torch
 
+from beautytune.errors import BeautytuneError
+
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _done = False
 
 
-def tune_cpu_runtime() -> None:
-    """Stop glibc malloc from returning memory to the OS after every batch.
+def tune_cpu_runtime(workers: int = 0) -> None:
+    """Threads from the free cores (:func:`configure_threads`), and glibc malloc kept from
+    returning memory to the OS after every batch.
 
     With the default thresholds each large activation buffer is mmap'ed and unmapped per
     step, which halves eager PyTorch speed on small CPUs. Idempotent; a no-op off glibc.
     """
     global _done
+    configure_threads(workers)
     if _done or os.name != "posix":
         return
     _done = True
@@ -32,6 +36,46 @@ def tune_cpu_runtime() -> None:
         libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
     except (OSError, AttributeError):
         pass
+
+
+def core_ids() -> list[int]:
+    """The cores this process may run on (its affinity mask: a container's or taskset's share)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0)) or [0]
+    return list(range(os.cpu_count() or 1))
+
+
+def free_cores(sample_s: float = 0.1) -> int:
+    """Cores of :func:`core_ids` that no other process is busy on, measured over ``sample_s``."""
+    import psutil
+
+    ids = core_ids()
+    load = psutil.cpu_percent(interval=sample_s, percpu=True)
+    busy = sum(load[i] for i in ids if i < len(load)) / 100.0
+    return max(1, round(len(ids) - busy))
+
+
+def configure_threads(workers: int = 0) -> int:
+    """PyTorch's intra-op threads from the cores actually free, less one per data worker.
+
+    Two CPU-bound jobs that each spin one OpenMP thread per core make eager inference up to
+    x80 slower (threads spin-waiting on a core someone else holds): so never more threads
+    than free cores, and OpenMP's wait policy passive (set in ``beautytune/__init__.py``,
+    before torch loads OpenMP). ``BEAUTYTUNE_THREADS=N`` overrides, ``=torch`` keeps torch's
+    own choice. Returns the thread count in force.
+    """
+    wanted = os.environ.get("BEAUTYTUNE_THREADS", "").strip().lower()
+    if wanted == "torch":
+        return torch.get_num_threads()
+    if wanted:
+        try:
+            threads = max(1, int(wanted))
+        except ValueError:
+            raise BeautytuneError(f"BEAUTYTUNE_THREADS={wanted!r}: use a whole number or 'torch'") from None
+    else:
+        threads = max(1, free_cores() - max(0, workers))
+    torch.set_num_threads(threads)
+    return threads
 
 
 def quiet_lightning() -> None:

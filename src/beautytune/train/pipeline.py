@@ -96,7 +96,7 @@ def fit(
         not Path(cfg.adapt_to).is_dir() or len(task.expand_inputs([Path(cfg.adapt_to)])) < 2
     ):  # checked now, not after training
         raise DataError(f"--adapt-to {cfg.adapt_to}: expected a folder of (at least 2) unlabelled photos")
-    tune_cpu_runtime()
+    tune_cpu_runtime(cfg.workers)
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
