@@ -4,8 +4,8 @@ Each setting runs in a fresh process (OpenMP reads its wait policy once, at star
 an idle machine, then while another process runs a 2-thread PyTorch matmul loop, the busy
 case of a shared CI runner or of two server workers on one box. Settings: torch's default
 (as many threads as cores, OpenMP's active spin-wait), one thread, the default with
-``OMP_WAIT_POLICY=PASSIVE``, and beautytune's choice (``beautytune.runtime``: passive wait,
-threads from the cores actually free). Prints a table and writes JSON. Usage (alone on the
+``OMP_WAIT_POLICY=PASSIVE``, and beautytune's choice (``beautytune.runtime``: passive wait;
+inference on the cores actually free, training on every core of the affinity mask). Prints a table and writes JSON. Usage (alone on the
 machine; ~3 minutes on 2 cores):
 
     uv run python benchmarks/busy_machine.py --out runs/busy_machine.json
@@ -22,9 +22,15 @@ import time
 from pathlib import Path
 
 SETTINGS = {
-    "torch default": {"env": {"OMP_WAIT_POLICY": "ACTIVE"}, "threads": "default"},
-    "1 thread": {"env": {"OMP_WAIT_POLICY": "ACTIVE"}, "threads": "1"},
-    "passive wait": {"env": {"OMP_WAIT_POLICY": "PASSIVE"}, "threads": "default"},
+    "torch default": {
+        "env": {"OMP_WAIT_POLICY": "ACTIVE", "BEAUTYTUNE_THREADS": "torch"},
+        "threads": "default",
+    },
+    "1 thread": {"env": {"OMP_WAIT_POLICY": "ACTIVE", "BEAUTYTUNE_THREADS": "torch"}, "threads": "1"},
+    "passive wait": {
+        "env": {"OMP_WAIT_POLICY": "PASSIVE", "BEAUTYTUNE_THREADS": "torch"},
+        "threads": "default",
+    },
     "beautytune": {"env": {}, "threads": "beautytune"},
 }
 
@@ -33,10 +39,11 @@ import json, statistics, sys, time
 threads = sys.argv[1]
 import beautytune  # sets the wait policy before torch loads OpenMP
 import torch
-from beautytune.runtime import configure_threads, tune_cpu_runtime
-tune_cpu_runtime()
+from beautytune.runtime import tune_cpu_runtime
+from beautytune.runtime import configure_threads
+tune_cpu_runtime()  # malloc settings for all; threads stay torch's unless "beautytune"
 if threads == "beautytune":
-    configure_threads()
+    configure_threads(work="infer")
 elif threads != "default":
     torch.set_num_threads(int(threads))
 import timm
@@ -48,6 +55,9 @@ with torch.inference_mode():
     times = []
     for _ in range(30):
         t = time.perf_counter(); model(x); times.append(time.perf_counter() - t)
+infer_threads = torch.get_num_threads()
+if threads == "beautytune":
+    configure_threads(work="train")
 model.train()
 opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 xb, yb = torch.randn(16, 3, 160, 160), torch.randint(0, 9, (16,))
@@ -59,7 +69,7 @@ while n < 4 or time.perf_counter() - t < 8:
     step(); n += 1
 print(json.dumps({"latency_ms": 1000 * statistics.median(times),
                   "train_img_s": 16 * n / (time.perf_counter() - t),
-                  "threads": torch.get_num_threads()}))
+                  "threads": infer_threads, "train_threads": torch.get_num_threads()}))
 """
 
 HOG = r"""
@@ -75,6 +85,7 @@ def measure(setting: dict[str, object]) -> dict[str, float]:
     env = {**os.environ, **setting["env"]}  # type: ignore[dict-item]
     if not setting["env"]:
         env.pop("OMP_WAIT_POLICY", None)
+        env.pop("BEAUTYTUNE_THREADS", None)
     out = subprocess.run(
         [sys.executable, "-c", WORKER, str(setting["threads"])],
         env=env,
@@ -101,12 +112,12 @@ def main() -> None:
     finally:
         hog.kill()
     print(
-        f"{'setting':<14} {'threads':>8} {'idle ms':>8} {'busy ms':>8} {'x':>6} {'idle img/s':>11} {'busy img/s':>11} {'x':>6}"
+        f"{'setting':<14} {'threads':>8} {'train':>5} {'idle ms':>8} {'busy ms':>8} {'x':>6} {'idle img/s':>11} {'busy img/s':>11} {'x':>6}"
     )
     for name, r in rows.items():
         idle, busy = r["idle"], r["busy"]  # type: ignore[assignment]
         print(
-            f"{name:<14} {idle['threads']:>3}/{busy['threads']:<4} {idle['latency_ms']:>8.1f} {busy['latency_ms']:>8.1f}"
+            f"{name:<14} {idle['threads']:>3}/{busy['threads']:<4} {busy['train_threads']:>5} {idle['latency_ms']:>8.1f} {busy['latency_ms']:>8.1f}"
             f" {busy['latency_ms'] / idle['latency_ms']:>6.2f} {idle['train_img_s']:>11.1f} {busy['train_img_s']:>11.1f}"
             f" {idle['train_img_s'] / busy['train_img_s']:>6.2f}"
         )

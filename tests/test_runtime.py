@@ -30,6 +30,15 @@ def test_threads_follow_the_free_cores_less_the_data_workers(monkeypatch: pytest
     assert runtime.configure_threads() == 1
 
 
+def test_training_takes_every_core_of_its_share_whoever_else_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BEAUTYTUNE_THREADS", raising=False)
+    monkeypatch.setattr(runtime, "free_cores", lambda sample_s=0.1: 1)
+    monkeypatch.setattr(runtime, "core_ids", lambda: [0, 1, 2, 3])
+    assert runtime.configure_threads(work="train") == 4
+    assert runtime.configure_threads(workers=1, work="train") == 3
+    assert runtime.configure_threads(work="infer") == 1
+
+
 def test_free_cores_counts_what_other_processes_use_on_our_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     import psutil
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+from typing import Literal
 
 import torch
 
@@ -15,15 +16,18 @@ _M_MMAP_MAX = -4
 _done = False
 
 
-def tune_cpu_runtime(workers: int = 0) -> None:
-    """Threads from the free cores (:func:`configure_threads`), and glibc malloc kept from
+Work = Literal["train", "infer"]
+
+
+def tune_cpu_runtime(workers: int = 0, work: Work = "train") -> None:
+    """Threads for ``work`` (:func:`configure_threads`), and glibc malloc kept from
     returning memory to the OS after every batch.
 
     With the default thresholds each large activation buffer is mmap'ed and unmapped per
     step, which halves eager PyTorch speed on small CPUs. Idempotent; a no-op off glibc.
     """
     global _done
-    configure_threads(workers)
+    configure_threads(workers, work)
     if _done or os.name != "posix":
         return
     _done = True
@@ -55,14 +59,18 @@ def free_cores(sample_s: float = 0.1) -> int:
     return max(1, round(len(ids) - busy))
 
 
-def configure_threads(workers: int = 0) -> int:
-    """PyTorch's intra-op threads from the cores actually free, less one per data worker.
+def configure_threads(workers: int = 0, work: Work = "infer") -> int:
+    """PyTorch's intra-op threads for ``work``, less one per data worker.
 
     Two CPU-bound jobs that each spin one OpenMP thread per core make eager inference up to
-    x80 slower (threads spin-waiting on a core someone else holds): so never more threads
-    than free cores, and OpenMP's wait policy passive (set in ``beautytune/__init__.py``,
-    before torch loads OpenMP). ``BEAUTYTUNE_THREADS=N`` overrides, ``=torch`` keeps torch's
-    own choice. Returns the thread count in force.
+    x80 slower (threads spin-waiting on a core someone else holds), so OpenMP's wait policy
+    is passive (set in ``beautytune/__init__.py``, before torch loads OpenMP). Inference
+    (small batches, many short parallel regions) then gets only the cores actually free: a
+    thread that must be woken per operator costs more than it brings. Training batches are
+    long parallel regions that share busy cores well under a passive wait, so training takes
+    every core of the affinity mask (benchmarks/busy_machine.py measures both).
+    ``BEAUTYTUNE_THREADS=N`` overrides, ``=torch`` keeps torch's own choice. Returns the
+    thread count in force.
     """
     wanted = os.environ.get("BEAUTYTUNE_THREADS", "").strip().lower()
     if wanted == "torch":
@@ -73,7 +81,8 @@ def configure_threads(workers: int = 0) -> int:
         except ValueError:
             raise BeautytuneError(f"BEAUTYTUNE_THREADS={wanted!r}: use a whole number or 'torch'") from None
     else:
-        threads = max(1, free_cores() - max(0, workers))
+        cores = len(core_ids()) if work == "train" else free_cores()
+        threads = max(1, cores - max(0, workers))
     torch.set_num_threads(threads)
     return threads
 
