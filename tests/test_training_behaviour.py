@@ -5,6 +5,7 @@ Each test names (in a comment) the change to the code that would make it fail.
 
 from __future__ import annotations
 
+import json
 import math
 from itertools import pairwise
 from pathlib import Path
@@ -319,3 +320,33 @@ def test_ddp_shards_are_disjoint_equal_and_cover_the_epoch() -> None:
     assert counts[0] == counts[1] == 7  # the same number of steps on every rank
     with pytest.raises(ValueError):
         EpochSampler(targets, 5, rank=2, world=2)
+
+
+def test_head_on_cached_features_trains_as_the_full_loop_does(tiny_products: Path, tmp_path: Path) -> None:
+    """Frozen backbone, no augmentation: the head trained on features computed once follows
+    the epoch-by-epoch loop through the backbone (same sampler, same start) to float error."""
+    opts = {**TINY, "epochs": 3, "strategy": "head", "augment": "none", "lr": 0.1}
+    cached = api.fit(tiny_products, tmp_path / "cached", **opts)
+    full = api.fit(tiny_products, tmp_path / "full", **opts, cache_features=False)
+    assert cached.info["backbone features"] == "computed once, cached"
+    assert full.info["backbone features"].startswith("recomputed every epoch: --no-cache-features")
+    # Weights are no test here: on random-init features Adam's steps in the near-constant
+    # dimensions are float noise. The validation losses are what the head does.
+    losses = [
+        [e["val_loss"] for e in json.loads((r.run_dir / "history.json").read_text())] for r in (cached, full)
+    ]
+    assert len(losses[0]) == 3 and np.allclose(losses[0], losses[1], atol=1e-3), losses
+    assert abs(losses[0][-1] - losses[0][0]) > 5e-3  # the head moved: equal losses are no accident
+    assert not torch.equal(
+        load_file(str(cached.bundle / "model.safetensors"))["head.fc.weight"],
+        _fresh_head_weight(cached.bundle),
+    )
+    augmented = api.fit(tiny_products, tmp_path / "aug", **{**opts, "augment": "geometric", "epochs": 1})
+    assert "--augment geometric" in augmented.info["backbone features"]
+
+
+def _fresh_head_weight(bundle: Path) -> torch.Tensor:
+    L.seed_everything(0, verbose=False)
+    n = len(json.loads((bundle / "bundle.json").read_text())["labels"])
+    model, _ = build_classifier(get_spec("test_efficientnet"), n, init="random")
+    return model.head.fc.weight.detach()

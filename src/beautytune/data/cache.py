@@ -67,3 +67,39 @@ def save_features(model_key: dict[str, Any], records: list[Record], feats: np.nd
     np.save(buf, feats.astype(np.float32), allow_pickle=False)
     write_bytes_atomic(path, buf.getvalue())
     return path
+
+
+def weights_fingerprint(module: Any) -> str:
+    """A digest of a module's state (parameters and buffers): what its outputs depend on."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
+def load_tensors(kind: str, model_key: dict[str, Any], records: list[Record]) -> dict[str, Any] | None:
+    """Named tensors saved by :func:`save_tensors` under the same key, or None."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = cache_root() / kind / f"{_key(model_key, records)}.safetensors"
+    if not path.is_file():
+        return None
+    try:
+        return dict(load_file(str(path)))
+    except (OSError, SafetensorError):
+        return None
+
+
+def save_tensors(
+    kind: str, model_key: dict[str, Any], records: list[Record], tensors: dict[str, Any]
+) -> None:
+    from safetensors.torch import save
+
+    write_bytes_atomic(
+        cache_root() / kind / f"{_key(model_key, records)}.safetensors",
+        save({k: v.contiguous() for k, v in tensors.items()}),
+    )

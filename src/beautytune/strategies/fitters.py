@@ -70,15 +70,24 @@ class FitOutcome:
 
 
 def lightning_fit(
-    ctx: FitContext, param_groups: list[dict[str, Any]], callbacks: list[L.Callback] | None = None
+    ctx: FitContext,
+    param_groups: list[dict[str, Any]],
+    callbacks: list[L.Callback] | None = None,
+    *,
+    network: Classifier | None = None,
+    data: L.LightningDataModule | None = None,
 ) -> FitOutcome:
-    """Train ``param_groups`` with the Lightning loop; the best checkpoint ends up in the model."""
+    """Train ``param_groups`` with the Lightning loop; the best checkpoint ends up in the model.
+
+    ``network`` and ``data`` default to the context's; :func:`cached_features_fit` passes the
+    head alone (sharing its parameters with ``ctx.model``) and the cached features."""
     if ctx.resume and not ctx.run.has_checkpoint():
         raise BeautytuneError(f"cannot resume: {ctx.run.last_checkpoint} not found; start a new run")
-    lit = LitClassifier(ctx.model, param_groups, ctx.cfg, len(ctx.labels), ctx.data.class_weights())
+    network = network if network is not None else ctx.model
+    lit = LitClassifier(network, param_groups, ctx.cfg, len(ctx.labels), ctx.data.class_weights())
     parts = TrainerParts(ctx.cfg, ctx.run, [*(callbacks or []), *ctx.callbacks], ctx.interactive)
     ckpt_path = str(ctx.run.last_checkpoint) if ctx.resume else None
-    parts.trainer.fit(lit, datamodule=ctx.data, ckpt_path=ckpt_path)
+    parts.trainer.fit(lit, datamodule=data if data is not None else ctx.data, ckpt_path=ckpt_path)
     if ctx.worker:  # rank 0 writes the bundle and the report
         raise SystemExit(0)
     best = parts.checkpoint.best_model_path
@@ -86,7 +95,7 @@ def lightning_fit(
         state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
         lit.load_state_dict(state)
     if lit.ema is not None:
-        ctx.model.load_state_dict(lit.ema.module.state_dict())
+        network.load_state_dict(lit.ema.module.state_dict())
     ctx.model.cpu()
     trainable = sum(p.numel() for p in ctx.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in ctx.model.parameters())
@@ -99,6 +108,29 @@ def lightning_fit(
         "stopped early": parts.stopped_early,
     }
     return FitOutcome(parts.history.rows, info)
+
+
+def cached_features_fit(
+    ctx: FitContext, param_groups: list[dict[str, Any]], callbacks: list[L.Callback] | None = None
+) -> FitOutcome:
+    """The Lightning loop on the head alone, fed frozen features computed once (and cached
+    across runs: a ``features`` run on the same data and backbone has already made them)."""
+    from beautytune.train.feature_data import FeatureDataModule, HeadOnly
+
+    records = by_split(ctx.data.records, "train") + by_split(ctx.data.records, "val")
+    feats = extract_features(ctx, records, feature_key(ctx))
+    n_train = len(by_split(ctx.data.records, "train"))
+    data = FeatureDataModule(
+        feats[:n_train],
+        ctx.data.targets(records[:n_train]),
+        feats[n_train:],
+        ctx.data.targets(records[n_train:]),
+        ctx.cfg,
+    )
+    ctx.model.head.train()  # extraction left the network in eval mode
+    outcome = lightning_fit(ctx, param_groups, callbacks, network=HeadOnly(ctx.model.head), data=data)
+    outcome.info["backbone features"] = "computed once, cached"
+    return outcome
 
 
 def closed_form_head_fit(

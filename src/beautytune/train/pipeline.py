@@ -36,6 +36,7 @@ from beautytune.inference.adapt import source_statistics
 from beautytune.inference.bundle import BundleMeta, save_bundle, update_bundle_metrics
 from beautytune.inference.calibration import calibrate_predictor, describe
 from beautytune.inference.predictor import Predictor
+from beautytune.models.network import Classifier
 from beautytune.runtime import inference_device, quiet_lightning, tune_cpu_runtime
 from beautytune.strategies import get_strategy
 from beautytune.strategies.fitters import FitContext, context_for
@@ -153,9 +154,9 @@ def fit(
 
     model = built.model.cpu().eval()
     # what AdaBN moves target photos towards, now or later with `beautytune adapt`
-    train_inputs = [task.record_input(r) for r in by_split(records, "train")]
+    train_records = by_split(records, "train")
     bn_source = (
-        source_statistics(model, task, built.processor, train_inputs) if task.modality == "image" else {}
+        _source_statistics(model, task, built.processor, train_records) if task.modality == "image" else {}
     )
     adaptation: dict[str, Any] = {}
     if cfg.adapt_to:  # before calibration: the temperature is fitted to the model that ships
@@ -238,6 +239,24 @@ def fit(
     return FitResult(
         run.path, bundle_dir, run.report / "index.html", metrics, wall, train_time, skipped, outcome.info
     )
+
+
+def _source_statistics(
+    model: Classifier, task: Task, processor: Any, train: list[Record]
+) -> dict[str, torch.Tensor]:
+    """The training photos' BatchNorm statistics, from the cache when the backbone and the
+    photos are the ones seen before (a frozen backbone: ``features``, ``head``)."""
+    key = {
+        "task": task.name,
+        "backbone": cache.weights_fingerprint(model.backbone),
+        "processor": task.processor_meta(processor),
+    }
+    stats = cache.load_tensors("bn_source", key, train)
+    if stats is None:
+        stats = source_statistics(model, task, processor, [task.record_input(r) for r in train])
+        if stats:
+            cache.save_tensors("bn_source", key, train, stats)
+    return stats
 
 
 def test_summary(metrics: dict[str, Any], val_macro_f1: float | None = None) -> dict[str, Any]:
