@@ -81,8 +81,10 @@ def bn_input_statistics(
 
     def hook(name: str, bn: nn.modules.batchnorm._BatchNorm):  # type: ignore[no-untyped-def]
         def measure(_: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
-            x = args[0].transpose(0, 1).flatten(1).double()
-            mean, var = x.mean(1), x.var(1, unbiased=False)
+            x = args[0]
+            # per channel (dim 1), no copy; CPU reductions of float32 accumulate in double
+            var, mean = torch.var_mean(x, dim=[d for d in range(x.dim()) if d != 1], correction=0)
+            mean, var = mean.double(), var.double()
             stats[f"{name}.mean"], stats[f"{name}.var"] = mean.float(), var.float()
             if source is not None:
                 assert bn.running_mean is not None and bn.running_var is not None
