@@ -81,6 +81,7 @@ def test_predict_matches_evaluate(tiny_run: api.FitResult, tmp_path: Path) -> No
         assert p["confidence"] == pytest.approx(float(row["confidence"]), abs=1e-5)
         for label, prob in p["probabilities"].items():
             assert prob == pytest.approx(float(row[f"p_{label}"]), abs=1e-5)
+    assert "val/test predictions" not in tiny_run.info  # full moved the backbone: every photo again
     # evaluate on the run's own test split gives the same numbers as fit's test report
     m = api.evaluate(tiny_run.bundle, tiny_run.run_dir / "split.csv", tmp_path / "eval", split="test")
     assert m["macro_f1"] == pytest.approx(tiny_run.metrics["macro_f1"])
@@ -199,8 +200,9 @@ def test_features_strategy_reuses_cache(
     real = cache.save_features
     monkeypatch.setattr(cache, "save_features", lambda *a, **k: calls.append(1) or real(*a, **k))
     first = api.fit(tiny_products, tmp_path / "a", strategy="features", **TINY)
+    assert len(calls) == 2  # train + val (fitted on), test (scored on)
     second = api.fit(tiny_products, tmp_path / "b", strategy="features", **TINY)
-    assert len(calls) == 1  # the second run read the cache
+    assert len(calls) == 2  # the second run read the cache
     assert second.metrics["macro_f1"] == pytest.approx(first.metrics["macro_f1"])
 
 
@@ -387,3 +389,21 @@ def test_backbone_is_checked_before_the_audit(
         api.fit(tiny_products, tmp_path / "r2", **{**TINY, "weights": str(missing)})
     assert calls == []
     assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
+
+
+@pytest.mark.parametrize("strategy", ["features", "head"])
+def test_a_frozen_backbones_report_from_cached_features_matches_predict(
+    strategy: str, tiny_products: Path, tmp_path: Path
+) -> None:
+    """fit scores a frozen backbone's validation and test photos from the feature cache;
+    the report must say what ``predict`` (every photo through the whole network) says."""
+    result = api.fit(tiny_products, tmp_path / strategy, strategy=strategy, **{**TINY, "augment": "none"})
+    with (result.run_dir / "report" / "predictions.csv").open() as f:
+        reported = {r["path"]: r for r in csv.DictReader(f)}
+    assert len(reported) == result.metrics["n"] > 5
+    assert "cached features" in result.info["val/test predictions"]
+    for p in api.predict(result.bundle, sorted(reported)):
+        for label, prob in p["probabilities"].items():
+            assert prob == pytest.approx(float(reported[p["path"]][f"p_{label}"]), abs=1e-5)
+    if strategy == "head":  # calibrated on validation features: a temperature was fitted
+        assert load_bundle(result.bundle).meta.calibration.get("temperature") is not None

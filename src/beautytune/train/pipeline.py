@@ -121,6 +121,7 @@ def fit(
         cfg = replace(cfg, lr=lr_found.suggestion, lr_find=False)  # what config.json keeps
         data.cfg = cfg
 
+    start_backbone = cache.weights_fingerprint(built.model.backbone)
     created = not run.path.exists()
     try:
         if audit is not None:
@@ -167,6 +168,9 @@ def fit(
         adaptation["target"] = cfg.adapt_to
         outcome.info["adapted to"] = f"{cfg.adapt_to} ({describe_adaptation(adaptation)})"
     predictor = Predictor(task, model, built.processor, labels, inference_device(cfg.accelerator))
+    if cache.weights_fingerprint(model.backbone) == start_backbone:
+        _evaluate_on_cached_features(predictor, ctx, records)
+        outcome.info["val/test predictions"] = "the head on cached features (the backbone never moved)"
     calibration: dict[str, Any] = {}
     if cfg.calibrate and outcome.val_held_out and task.calibrates:
         calibration = calibrate_predictor(predictor, by_split(records, "val"))
@@ -239,6 +243,20 @@ def fit(
     return FitResult(
         run.path, bundle_dir, run.report / "index.html", metrics, wall, train_time, skipped, outcome.info
     )
+
+
+def _evaluate_on_cached_features(predictor: Predictor, ctx: FitContext, records: list[Record]) -> None:
+    """A backbone that never moved (``features``, ``head``) has the cache's features: the
+    validation and test predictions run the head alone on them instead of every photo again."""
+    from beautytune.strategies.fitters import extract_features, feature_key
+
+    key = feature_key(ctx)
+    fitted = by_split(records, "train") + by_split(records, "val")  # the entry fitting used
+    for group in (fitted, by_split(records, "test")):
+        if group:
+            inputs = [ctx.task.record_input(r) for r in group]
+            predictor.use_features(inputs, extract_features(ctx, group, key))
+    predictor.model.eval().to(predictor.device)  # extraction hands the network back on the CPU
 
 
 def _source_statistics(
