@@ -322,9 +322,12 @@ def test_ddp_shards_are_disjoint_equal_and_cover_the_epoch() -> None:
         EpochSampler(targets, 5, rank=2, world=2)
 
 
-def test_head_on_cached_features_trains_as_the_full_loop_does(tiny_products: Path, tmp_path: Path) -> None:
+def test_head_on_cached_features_trains_as_the_full_loop_does(
+    tiny_products: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Frozen backbone, no augmentation: the head trained on features computed once follows
     the epoch-by-epoch loop through the backbone (same sampler, same start) to float error."""
+    monkeypatch.setenv("BEAUTYTUNE_CACHE", str(tmp_path / "cache"))  # the first run computes them
     opts = {**TINY, "epochs": 3, "strategy": "head", "augment": "none", "lr": 0.1}
     cached = api.fit(tiny_products, tmp_path / "cached", **opts)
     full = api.fit(tiny_products, tmp_path / "full", **opts, cache_features=False)
@@ -332,10 +335,14 @@ def test_head_on_cached_features_trains_as_the_full_loop_does(tiny_products: Pat
     assert full.info["backbone features"].startswith("recomputed every epoch: --no-cache-features")
     # Weights are no test here: on random-init features Adam's steps in the near-constant
     # dimensions are float noise. The validation losses are what the head does.
+    warm = api.fit(tiny_products, tmp_path / "warm", **opts)  # the features now come from the cache
     losses = [
-        [e["val_loss"] for e in json.loads((r.run_dir / "history.json").read_text())] for r in (cached, full)
+        [e["val_loss"] for e in json.loads((r.run_dir / "history.json").read_text())]
+        for r in (cached, full, warm)
     ]
     assert len(losses[0]) == 3 and np.allclose(losses[0], losses[1], atol=1e-3), losses
+    # extraction leaves the RNG alone: the head's dropout masks do not depend on the cache
+    assert losses[2] == losses[0]
     assert abs(losses[0][-1] - losses[0][0]) > 5e-3  # the head moved: equal losses are no accident
     assert not torch.equal(
         load_file(str(cached.bundle / "model.safetensors"))["head.fc.weight"],

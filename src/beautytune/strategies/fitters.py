@@ -178,9 +178,12 @@ def extract_features(ctx: FitContext, records: list[Record], key: dict[str, Any]
     order = sorted(range(len(records)), key=lambda i: ctx.task.cost(ctx.task.record_input(records[i])))
     out = []
     loader = ctx.data.eval_loader([records[i] for i in order])
-    for inputs, _ in track(loader, description="extracting features", disable=not ctx.interactive):
-        inputs = {k: v.to(device) for k, v in inputs.items()}
-        out.append(model.features(**inputs).float().cpu().numpy())
+    # A DataLoader draws from the global RNG: forked, so what trains next (dropout masks)
+    # is the same whether the features came from here or from the cache.
+    with torch.random.fork_rng(devices=[]):
+        for inputs, _ in track(loader, description="extracting features", disable=not ctx.interactive):
+            inputs = {k: v.to(device) for k, v in inputs.items()}
+            out.append(model.features(**inputs).float().cpu().numpy())
     model.cpu()
     feats = np.empty((len(records), out[0].shape[1]), dtype=np.float32)
     feats[order] = np.concatenate(out)
