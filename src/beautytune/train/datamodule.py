@@ -11,7 +11,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from beautytune.config import RunConfig
 from beautytune.data.dataset import EpochSampler, LengthBucketBatchSampler
@@ -62,24 +62,8 @@ class BeautyDataModule(L.LightningDataModule):
         return {"num_workers": w, "persistent_workers": w > 0, "collate_fn": self.collate}
 
     def train_dataloader(self) -> DataLoader[Any]:
-        # Our sampler shards itself under DDP (Lightning's is off: it would hide set_epoch)
-        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        sampler = EpochSampler(
-            self.train_targets,
-            self.cfg.seed,
-            balanced=self.cfg.imbalance == "sample",
-            rank=rank,
-            world=world,
-        )
-        if any(self.train_costs):  # sizes differ (texts): batch similar lengths together
-            buckets = LengthBucketBatchSampler(sampler, self.train_costs, self.cfg.batch_size)
-            return DataLoader(self.train_ds, batch_sampler=buckets, **self._loader_kw())
-        return DataLoader(
-            self.train_ds,
-            batch_size=self.cfg.batch_size,
-            sampler=sampler,
-            drop_last=len(sampler) > self.cfg.batch_size,
-            **self._loader_kw(),
+        return epoch_loader(
+            self, self.train_ds, self.train_targets, self.cfg, self.train_costs, **self._loader_kw()
         )
 
     def val_dataloader(self) -> DataLoader[Any]:
@@ -89,3 +73,30 @@ class BeautyDataModule(L.LightningDataModule):
         """Un-augmented, in the order given: for feature extraction."""
         ds = self.task.dataset(records, self.targets(records), self.processor, self.cfg, train=False)
         return DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=False, **self._loader_kw())
+
+
+def epoch_loader(
+    module: L.LightningDataModule,
+    dataset: Dataset[Any],
+    targets: list[int],
+    cfg: RunConfig,
+    costs: list[int] | None = None,
+    **loader_kw: Any,
+) -> DataLoader[Any]:
+    """The training loader every data module uses: :class:`EpochSampler` order (seeded by
+    epoch, class-balanced with ``--imbalance sample``, sharded per DDP rank), batches of
+    similar ``costs`` together when sizes differ (texts)."""
+    # Our sampler shards itself under DDP (Lightning's is off: it would hide set_epoch)
+    trainer = module.trainer
+    rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+    sampler = EpochSampler(targets, cfg.seed, balanced=cfg.imbalance == "sample", rank=rank, world=world)
+    if costs and any(costs):
+        buckets = LengthBucketBatchSampler(sampler, costs, cfg.batch_size)
+        return DataLoader(dataset, batch_sampler=buckets, **loader_kw)
+    return DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        drop_last=len(sampler) > cfg.batch_size,
+        **loader_kw,
+    )

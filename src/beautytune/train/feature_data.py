@@ -15,8 +15,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from beautytune.config import RunConfig
-from beautytune.data.dataset import EpochSampler
 from beautytune.models.network import Classifier
+from beautytune.train.datamodule import epoch_loader
 
 
 class _Passthrough(nn.Module):
@@ -58,16 +58,7 @@ class FeatureDataModule(L.LightningDataModule):
         self.cfg = cfg
 
     def train_dataloader(self) -> DataLoader[Any]:
-        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        sampler = EpochSampler(
-            self.train_ds.y, self.cfg.seed, balanced=self.cfg.imbalance == "sample", rank=rank, world=world
-        )
-        return DataLoader(
-            self.train_ds,
-            batch_size=self.cfg.batch_size,
-            sampler=sampler,
-            drop_last=len(sampler) > self.cfg.batch_size,
-        )
+        return epoch_loader(self, self.train_ds, self.train_ds.y, self.cfg)
 
     def val_dataloader(self) -> DataLoader[Any]:
         return DataLoader(self.val_ds, batch_size=self.cfg.batch_size * 2, shuffle=False)
