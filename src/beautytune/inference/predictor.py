@@ -70,7 +70,9 @@ class Predictor:
         errors: list[str | None] = [None] * len(items)
         prepared: list[tuple[int, Any]] = []
         known = [
-            i for i, item in enumerate(items) if self.tta == "none" and _get(self._features, item) is not None
+            i
+            for i, item in enumerate(items)
+            if self.tta == "none" and isinstance(item, str) and item in self._features
         ]
         for start in range(0, len(known), 4 * batch_size):
             rows = known[start : start + 4 * batch_size]
@@ -127,10 +129,3 @@ class Predictor:
                 }
             )
         return results
-
-
-def _get(table: dict[Any, np.ndarray], item: Any) -> np.ndarray | None:
-    try:
-        return table.get(item)
-    except TypeError:  # an unhashable input (an in-memory image) is never in the table
-        return None

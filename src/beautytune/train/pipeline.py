@@ -156,8 +156,11 @@ def fit(
     model = built.model.cpu().eval()
     # what AdaBN moves target photos towards, now or later with `beautytune adapt`
     train_records = by_split(records, "train")
+    trained_backbone = cache.weights_fingerprint(model.backbone)
     bn_source = (
-        _source_statistics(model, task, built.processor, train_records) if task.modality == "image" else {}
+        _source_statistics(model, task, built.processor, train_records, trained_backbone)
+        if task.modality == "image"
+        else {}
     )
     adaptation: dict[str, Any] = {}
     if cfg.adapt_to:  # before calibration: the temperature is fitted to the model that ships
@@ -168,7 +171,7 @@ def fit(
         adaptation["target"] = cfg.adapt_to
         outcome.info["adapted to"] = f"{cfg.adapt_to} ({describe_adaptation(adaptation)})"
     predictor = Predictor(task, model, built.processor, labels, inference_device(cfg.accelerator))
-    if cache.weights_fingerprint(model.backbone) == start_backbone:
+    if trained_backbone == start_backbone and not adaptation:  # AdaBN moves BatchNorm statistics
         _evaluate_on_cached_features(predictor, ctx, records)
         outcome.info["val/test predictions"] = "the head on cached features (the backbone never moved)"
     calibration: dict[str, Any] = {}
@@ -260,13 +263,14 @@ def _evaluate_on_cached_features(predictor: Predictor, ctx: FitContext, records:
 
 
 def _source_statistics(
-    model: Classifier, task: Task, processor: Any, train: list[Record]
+    model: Classifier, task: Task, processor: Any, train: list[Record], backbone_digest: str
 ) -> dict[str, torch.Tensor]:
-    """The training photos' BatchNorm statistics, from the cache when the backbone and the
-    photos are the ones seen before (a frozen backbone: ``features``, ``head``)."""
+    """The training photos' BatchNorm statistics, from the cache when the backbone (its
+    weights' ``backbone_digest``) and the photos are the ones seen before (a frozen
+    backbone: ``features``, ``head``)."""
     key = {
         "task": task.name,
-        "backbone": cache.weights_fingerprint(model.backbone),
+        "backbone": backbone_digest,
         "processor": task.processor_meta(processor),
     }
     stats = cache.load_tensors("bn_source", key, train)
