@@ -327,9 +327,28 @@ def fit(
     workers: Annotated[int, typer.Option(help="data loader worker processes", rich_help_panel=HARDWARE)] = 0,
     accelerator: Annotated[str, typer.Option(help="auto | cpu | gpu", rich_help_panel=HARDWARE)] = "auto",
     devices: Annotated[str, typer.Option(help="e.g. auto, 1, 4", rich_help_panel=HARDWARE)] = "auto",
+    distributed: Annotated[
+        str,
+        typer.Option(
+            help="auto | ddp | fsdp: how --devices share training (one process a device)",
+            rich_help_panel=HARDWARE,
+        ),
+    ] = "auto",
+    num_nodes: Annotated[
+        int,
+        typer.Option(
+            help="machines taking part (start them with torchrun or srun)", rich_help_panel=HARDWARE
+        ),
+    ] = 1,
     precision: Annotated[
         str, typer.Option(help="e.g. 32-true, bf16-mixed", rich_help_panel=HARDWARE)
     ] = "32-true",
+    compile: Annotated[
+        bool,
+        typer.Option(
+            "--compile/--no-compile", help="torch.compile the network (GPU)", rich_help_panel=HARDWARE
+        ),
+    ] = False,
     **strategy_options: Any,
 ) -> None:
     """Fine-tune a pretrained backbone on DATA; writes RUN/bundle and RUN/report."""
@@ -412,7 +431,15 @@ def _with_strategy_options(func: Any) -> Any:
 app.command(name="fit")(_with_strategy_options(fit))
 
 #: fit flags that mean nothing to a range test (it trains a copy for a few steps)
-_NOT_FOR_LR_FIND = ("resume", "time_budget", "adapt_to", "self_train_epochs", "pseudo_threshold", "calibrate")
+_NOT_FOR_LR_FIND = (
+    "distributed",
+    "resume",
+    "time_budget",
+    "adapt_to",
+    "self_train_epochs",
+    "pseudo_threshold",
+    "calibrate",
+)
 
 
 def lr_find(

@@ -85,7 +85,12 @@ class RunConfig:
     workers: int = 0
     accelerator: str = "auto"
     devices: str = "auto"
+    #: how several devices share the work (Lightning's strategy): auto, ddp or fsdp
+    distributed: str = "auto"
+    num_nodes: int = 1  # machines taking part (torchrun / srun start the processes)
     precision: str = "32-true"
+    #: torch.compile the network before training (GPU: faster steps after a warm-up)
+    compile: bool = False
     path_col: str = "path"
     label_col: str = "label"
     group_col: str = "group"
@@ -113,10 +118,13 @@ class RunConfig:
             ("faces", ("off", "crop", "align", "regions")),
             ("faces_fallback", ("whole", "skip")),
             ("face_regions", ("skin", "makeup")),
+            ("distributed", ("auto", "ddp", "fsdp")),
         ):
             value = getattr(self, name)
             if value not in allowed:
                 raise BeautytuneError(f"unknown {name} '{value}': use one of {', '.join(allowed)}")
+        if self.distributed == "fsdp" and self.accelerator == "cpu":
+            raise BeautytuneError("--distributed fsdp shards over GPUs: use ddp on CPU (gloo)")
         if self.faces != "off" and self.text_col is not None:
             raise BeautytuneError("--faces prepares photos: drop it for a text task")
         if self.faces == "regions" and (self.mixup or self.cutmix):
@@ -133,7 +141,7 @@ class RunConfig:
             raise BeautytuneError("--schedule budget decays over the time budget: add --time-budget")
         if self.lr <= 0:
             raise BeautytuneError("--lr must be positive, or 'auto' for a range test")
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "num_nodes"):
             if getattr(self, name) < 1:
                 raise BeautytuneError(f"--{name.replace('_', '-')} must be at least 1")
         for name in ("l2_sp", "mixup", "cutmix"):

@@ -58,8 +58,7 @@ class BeautyDataModule(L.LightningDataModule):
         return torch.tensor(len(targets) / (len(self.labels) * np.maximum(counts, 1)), dtype=torch.float32)
 
     def _loader_kw(self) -> dict[str, Any]:
-        w = self.cfg.workers
-        return {"num_workers": w, "persistent_workers": w > 0, "collate_fn": self.collate}
+        return shared_loader_settings(self.cfg, self.collate)
 
     def train_dataloader(self) -> DataLoader[Any]:
         return epoch_loader(
@@ -73,6 +72,14 @@ class BeautyDataModule(L.LightningDataModule):
         """Un-augmented, in the order given: for feature extraction."""
         ds = self.task.dataset(records, self.targets(records), self.processor, self.cfg, train=False)
         return DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=False, **self._loader_kw())
+
+
+def shared_loader_settings(cfg: RunConfig, collate: Any) -> dict[str, Any]:
+    """DataLoader settings every loader shares: workers kept alive between epochs, and
+    page-locked batches when a GPU takes them (the copy then overlaps the step)."""
+    w = cfg.workers
+    gpu = cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return {"num_workers": w, "persistent_workers": w > 0, "collate_fn": collate, "pin_memory": gpu}
 
 
 def epoch_loader(

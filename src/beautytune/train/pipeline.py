@@ -102,6 +102,8 @@ def fit(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     interactive = sys.stderr.isatty()
+    if worker and not resume:
+        _await_rank_zero(run, cfg)
     if resume or worker:  # the split is decided once, by the first run on rank 0
         audit = None
         records = run.read_split()
@@ -339,13 +341,30 @@ def _check_no_class_lost(task: Task, records: list[Record], usable: list[Record]
         )
 
 
-def _launched_worker() -> bool:
-    """True in the extra processes Lightning's DDP launcher starts for multi-GPU training.
+#: environment variables that give a process's rank: Lightning's launcher, torchrun, SLURM
+_RANK_VARIABLES = ("LOCAL_RANK", "NODE_RANK", "RANK", "SLURM_PROCID")
 
-    They re-run the same command: they must reuse rank 0's split and run folder, train,
+
+def _launched_worker() -> bool:
+    """True in every process but global rank 0 of a multi-device run: the extra processes
+    Lightning's DDP launcher starts, and ranks above 0 under torchrun or srun.
+
+    They run the same command: they must reuse rank 0's split and run folder, train,
     and leave the bundle and report to rank 0.
     """
-    return int(os.environ.get("LOCAL_RANK", "0") or 0) > 0 or int(os.environ.get("NODE_RANK", "0") or 0) > 0
+    return any(int(os.environ.get(name, "0") or 0) > 0 for name in _RANK_VARIABLES)
+
+
+def _await_rank_zero(run: RunDir, cfg: RunConfig, timeout: float = 3600.0) -> None:
+    """Wait for rank 0's split (and range test) in the run folder. Lightning's own launcher
+    starts the workers after writing them; torchrun and srun start every rank at once."""
+    needed = [run.config, run.split_csv] + ([run.lr_find_json] if cfg.lr_find else [])
+    deadline = time.monotonic() + timeout
+    while not all(p.is_file() for p in needed):
+        if time.monotonic() > deadline:
+            missing = ", ".join(str(p) for p in needed if not p.is_file())
+            raise BeautytuneError(f"rank 0 never wrote {missing}: is rank 0 running with the same --out?")
+        time.sleep(1.0)
 
 
 def _resumed_config(run: RunDir) -> RunConfig:

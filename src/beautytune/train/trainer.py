@@ -52,6 +52,8 @@ class TrainerParts:
             max_epochs=cfg.epochs,
             accelerator=cfg.accelerator,
             devices=cfg.devices,
+            strategy=lightning_strategy(cfg),
+            num_nodes=cfg.num_nodes,
             precision=cfg.precision,  # type: ignore[arg-type]
             callbacks=callbacks,
             plugins=[AtomicCheckpointIO()],
@@ -72,6 +74,17 @@ class TrainerParts:
     @property
     def stopped_early(self) -> bool:
         return self.early_stopping.stopped_epoch > 0
+
+
+def lightning_strategy(cfg: RunConfig) -> str | L.pytorch.strategies.Strategy:
+    """``--distributed`` as Lightning's strategy. DDP leaves frozen backbones alone (no
+    gradient, no all-reduce); FSDP wraps the network whole and saves full state dicts, so a
+    checkpoint loads into one process as any other does."""
+    if cfg.distributed == "ddp":
+        return L.pytorch.strategies.DDPStrategy(find_unused_parameters=False)
+    if cfg.distributed == "fsdp":
+        return L.pytorch.strategies.FSDPStrategy(state_dict_type="full")
+    return "auto"
 
 
 class EpochPrinter(L.Callback):
