@@ -62,3 +62,10 @@ def test_duplicate_sets_share_a_group() -> None:
     assert groups[recs[0].path] == groups[recs[5].path] == groups[recs[10].path]
     # the whole groups move together, not just the duplicate files
     assert groups[recs[1].path] == groups[recs[0].path]
+
+
+def test_small_classes_get_a_split_not_a_library_error() -> None:
+    """Four photos a class, each its own group: scikit-learn alone refuses five folds."""
+    recs = [Record(f"/x/{c}_{i}.jpg", f"c{c}", f"brand{c}_{i}") for c in range(9) for i in range(4)]
+    split = split_records(recs, seed=0)
+    assert {r.split for r in split} == {"train", "val", "test"}

@@ -88,8 +88,10 @@ def hold_out(records: list[Record], frac: float, seed: int) -> tuple[list[Record
             f"only {n_groups} group in the data: a grouped split needs several groups "
             "(brands, people); give a group column or a split column"
         )
-    n_splits = min(n_splits, n_groups)
     labels = np.array([r.label for r in records])
+    largest_class = int(np.unique(labels, return_counts=True)[1].max())
+    # scikit-learn refuses more folds than the largest class has members
+    n_splits = max(2, min(n_splits, n_groups, largest_class))
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     keep_idx, held_idx = next(cv.split(np.zeros(len(records)), labels, groups))
     return [records[i] for i in keep_idx], [records[i] for i in held_idx]
