@@ -15,102 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-SETTINGS = {
-    "torch default": {
-        "env": {"OMP_WAIT_POLICY": "ACTIVE", "BEAUTYTUNE_THREADS": "torch"},
-        "threads": "default",
-    },
-    "1 thread": {"env": {"OMP_WAIT_POLICY": "ACTIVE", "BEAUTYTUNE_THREADS": "torch"}, "threads": "1"},
-    "passive wait": {
-        "env": {"OMP_WAIT_POLICY": "PASSIVE", "BEAUTYTUNE_THREADS": "torch"},
-        "threads": "default",
-    },
-    "beautytune": {"env": {}, "threads": "beautytune"},
-}
-
-WORKER = r"""
-import json, statistics, sys, time
-threads = sys.argv[1]
-import beautytune  # sets the wait policy before torch loads OpenMP
-import torch
-from beautytune.runtime import tune_cpu_runtime
-from beautytune.runtime import configure_threads
-tune_cpu_runtime()  # malloc settings for all; threads stay torch's unless "beautytune"
-if threads == "beautytune":
-    configure_threads(work="infer")
-elif threads != "default":
-    torch.set_num_threads(int(threads))
-import timm
-model = timm.create_model("tf_efficientnet_lite0", num_classes=9).eval()
-x = torch.randn(1, 3, 224, 224)
-with torch.inference_mode():
-    for _ in range(5):
-        model(x)
-    times = []
-    for _ in range(30):
-        t = time.perf_counter(); model(x); times.append(time.perf_counter() - t)
-infer_threads = torch.get_num_threads()
-if threads == "beautytune":
-    configure_threads(work="train")
-model.train()
-opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-xb, yb = torch.randn(16, 3, 160, 160), torch.randint(0, 9, (16,))
-def step():
-    opt.zero_grad(); torch.nn.functional.cross_entropy(model(xb), yb).backward(); opt.step()
-step()
-t = time.perf_counter(); n = 0
-while n < 4 or time.perf_counter() - t < 8:
-    step(); n += 1
-print(json.dumps({"latency_ms": 1000 * statistics.median(times),
-                  "train_img_s": 16 * n / (time.perf_counter() - t),
-                  "threads": infer_threads, "train_threads": torch.get_num_threads()}))
-"""
-
-HOG = r"""
-import torch
-torch.set_num_threads(2)
-a = torch.randn(512, 512)
-while True:
-    a = torch.tanh(a @ a)
-"""
-
-
-def measure(setting: dict[str, object]) -> dict[str, float]:
-    env = {**os.environ, **setting["env"]}  # type: ignore[dict-item]
-    if not setting["env"]:
-        env.pop("OMP_WAIT_POLICY", None)
-        env.pop("BEAUTYTUNE_THREADS", None)
-    out = subprocess.run(
-        [sys.executable, "-c", WORKER, str(setting["threads"])],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+from beautytune.bench.busy import idle_and_busy
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="runs/busy_machine.json")
     args = ap.parse_args()
-    rows: dict[str, dict[str, object]] = {}
-    for name, setting in SETTINGS.items():
-        rows[name] = {"idle": measure(setting)}
-    hog = subprocess.Popen([sys.executable, "-c", HOG])
-    try:
-        time.sleep(3)  # the competitor at full speed, and the load average seeing it
-        for name, setting in SETTINGS.items():
-            rows[name]["busy"] = measure(setting)
-    finally:
-        hog.kill()
+    rows = idle_and_busy()
     print(
         f"{'setting':<14} {'threads':>8} {'train':>5} {'idle ms':>8} {'busy ms':>8} {'x':>6} {'idle img/s':>11} {'busy img/s':>11} {'x':>6}"
     )

@@ -915,6 +915,47 @@ def insights(
 
 
 @app.command()
+def bench(
+    out: Annotated[Path, typer.Option(help="new folder for bench.json and bench.md")] = Path("runs/bench"),
+    device: Annotated[str, typer.Option(help="cpu | cuda")] = "cpu",
+    backbone: Annotated[
+        str, typer.Option(help="the model both sides train and run")
+    ] = "tf_efficientnet_lite0",
+    image_size: Annotated[int | None, typer.Option(help="input pixels (default: the backbone's)")] = None,
+    photos_per_class: Annotated[
+        int, typer.Option(help="generated JPEG photos per product type (9 types)")
+    ] = 16,
+    photo_side: Annotated[int, typer.Option(help="pixels of the generated photos")] = 640,
+    batch_size: int = 16,
+    epochs: Annotated[int, typer.Option(help="training epochs a side (the first fills the caches)")] = 3,
+    busy: Annotated[
+        bool, typer.Option("--busy/--no-busy", help="also measure beside a CPU-bound job")
+    ] = True,
+    onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="also measure ONNX Runtime")] = True,
+) -> None:
+    """Measure this machine: beautytune against a plain timm + ImageFolder loop, side by side."""
+    from beautytune.bench import BenchOptions, run_bench
+
+    if device not in ("cpu", "cuda"):
+        raise BeautytuneError(f"--device {device}: use cpu or cuda")
+    opts = BenchOptions(
+        out,
+        device,
+        backbone,
+        image_size,
+        photos_per_class,
+        photo_side,
+        batch=batch_size,
+        epochs=epochs,
+        busy=busy,
+        onnx=onnx,
+    )
+    run_bench(opts, say=lambda line: err_console.print(line, highlight=False, markup=False))
+    out_console.print((out / "bench.md").read_text(), markup=False, highlight=False)
+    out_console.print(f"wrote {out / 'bench.json'} and {out / 'bench.md'}")
+
+
+@app.command()
 def models() -> None:
     """List backbones: parameters, input size, whether weights are installed."""
     table = Table("task", "params (M)", "input", Column("weights", no_wrap=True), "notes")
