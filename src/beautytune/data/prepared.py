@@ -138,7 +138,7 @@ def prepare_images(
     ``settings`` names everything ``prepare`` (the face step) depends on; it keys the store
     with ``size``, ``crop`` and ``interpolation``. Returns None when the store is turned off
     or its folder cannot be used (callers then decode into memory). ``progress=None``
-    shows a bar when many files need decoding.
+    shows a bar on a terminal when many files need decoding.
     """
     if not enabled():
         return None
@@ -285,12 +285,13 @@ def _write_chunk(
 
 
 def _bar(total: int, progress: bool | None) -> tuple[Any, Any] | None:
-    if not (progress if progress is not None else total >= _PROGRESS_FROM):
-        return None
     from rich.console import Console
     from rich.progress import Progress
 
-    p = Progress(console=Console(stderr=True), transient=False)
+    console = Console(stderr=True)
+    if not (progress if progress is not None else total >= _PROGRESS_FROM and console.is_terminal):
+        return None
+    p = Progress(console=console, transient=False)
     task = p.add_task("Preparing images", total=total)
     p.start()
     return p, task
