@@ -124,6 +124,9 @@ def test_broken_file_keeps_the_usual_error(tmp_path: Path) -> None:
     ds[0]
     with pytest.raises(ImageError, match="truncated"):
         ds[2]
+    only_broken = _store([str(broken)])  # tried again (and again refused): no chunk of zeros
+    assert only_broken.array(0) is None
+    assert len(list((tmp_path / "cache" / "prepared").rglob("*.npy"))) == 1
 
 
 def test_opt_out_and_unwritable_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -214,6 +214,9 @@ def _build(
         name, ok = _write_chunk(
             folder, [paths[i] for i in todo], size, crop, interpolation, prepare, progress, threads
         )
+        if not ok.any():  # nothing could be decoded: no chunk of zeros is kept
+            (folder / name).unlink(missing_ok=True)
+            return PreparedImages(folder, size, chunks, chunk_of, slot)
         c = len(chunks)
         chunks.append(name)
         rows = []
