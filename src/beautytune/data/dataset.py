@@ -15,11 +15,17 @@ from beautytune.data.images import load_rgb
 from beautytune.data.records import Record
 
 if TYPE_CHECKING:
+    from beautytune.data.prepared import PreparedImages
     from beautytune.faces.patches import Patches
 
 
 class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
-    """Decodes each image once and keeps it (resized) in memory; transforms run per epoch."""
+    """Images with per-epoch transforms, each decoded once.
+
+    With a ``store`` (:mod:`beautytune.data.prepared`) an image is read from its memory-mapped
+    square; without one (or for a file the store could not prepare) it is decoded and kept,
+    shrunk, in memory.
+    """
 
     def __init__(
         self,
@@ -28,7 +34,9 @@ class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
         transform: Callable[[Image.Image], torch.Tensor],
         keep_size: int | None = None,
         prepare: Callable[[Image.Image, str], Image.Image] | None = None,
+        store: PreparedImages | None = None,
     ) -> None:
+        self.store = store
         #: a step after decoding, before the shrink and the cache (the face crop): (image, path)
         self.prepare = prepare
         self.records = records
@@ -41,6 +49,10 @@ class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
         return len(self.records)
 
     def image(self, i: int) -> Image.Image:
+        if self.store is not None:
+            square = self.store.image(i)
+            if square is not None:
+                return square
         im = self._cache.get(i)
         if im is None:
             im = load_rgb(self.records[i].path)

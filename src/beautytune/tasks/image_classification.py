@@ -16,6 +16,7 @@ from beautytune.config import RunConfig
 from beautytune.data.audit import AuditReport, audit_records
 from beautytune.data.dataset import ImageDataset, PatchesDataset, patch_tensors
 from beautytune.data.images import ImageError, decode, is_image_path, load_rgb
+from beautytune.data.prepared import prepare_images
 from beautytune.data.records import Record
 from beautytune.data.sources import load_records
 from beautytune.data.transforms import eval_transform, train_transform
@@ -100,8 +101,17 @@ class ImageClassification(Task):
         tf = train_transform(processor, cfg.augment) if train else _eval_transform(processor)
         if processor.faces == "regions":
             return PatchesDataset(records, targets, tf, _patches_step(processor))
+        face_step = _face_step(processor)
+        store = prepare_images(
+            [r.path for r in records],
+            processor.resize_size,
+            crop=processor.input_size,
+            interpolation=processor.interpolation,
+            prepare=face_step,
+            settings=_face_settings(processor),
+        )
         return ImageDataset(
-            records, targets, tf, keep_size=processor.resize_size, prepare=_face_step(processor)
+            records, targets, tf, keep_size=processor.resize_size, prepare=face_step, store=store
         )
 
     def collate(self, processor: Any) -> Callable[[list[tuple[Any, int]]], Batch]:
@@ -214,6 +224,13 @@ def _face_step(pp: Preprocess) -> Callable[[Image.Image, str], Image.Image] | No
 
     options = replace(pp.face_options, fallback="whole")
     return lambda image, path: prepare_face(image, options, path)[0]
+
+
+def _face_settings(pp: Preprocess) -> dict[str, Any]:
+    """What :func:`_face_step` depends on: part of the prepared-data store's key."""
+    if pp.faces == "off":
+        return {"faces": "off"}
+    return {"faces": pp.faces, "face_margin": pp.face_margin, "faces_fallback": "whole"}
 
 
 def _patches_step(pp: Preprocess) -> Callable[[Image.Image, str], Patches]:
