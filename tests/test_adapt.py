@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
@@ -158,3 +159,21 @@ def test_adabn_moves_target_statistics_onto_the_training_photos(tiny_products: P
     assert "plain AdaBN" in plain["adaptation"]["adabn"]["source statistics"]
     again = run_cli("adapt", same["adapted_bundle"], str(train), "--out", str(tmp_path / "again"))
     assert again.returncode != 0 and "already adapted" in again.stderr
+
+
+def test_measured_in_chunks_the_statistics_are_those_of_one_batch(
+    tiny_products: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from beautytune.inference import adapt
+    from beautytune.inference.bundle import load_bundle
+
+    fit = api.fit(tiny_products, tmp_path / "run", strategy="full", **{**TINY, "epochs": 1})
+    b = load_bundle(fit.bundle)
+    with (fit.run_dir / "split.csv").open() as f:
+        paths = [row["path"] for row in csv.DictReader(f)][:20]
+    whole, _ = adapt.bn_input_statistics(b.model, b.task, b.processor, paths)
+    monkeypatch.setattr(adapt, "_CHUNK", 3)  # 7 chunks, the last of 2
+    chunked, counts = adapt.bn_input_statistics(b.model, b.task, b.processor, paths)
+    assert counts["images"] == 20 and whole.keys() == chunked.keys() and whole
+    for k in whole:
+        assert torch.allclose(whole[k], chunked[k], rtol=1e-4, atol=1e-6), k

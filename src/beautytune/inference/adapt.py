@@ -17,7 +17,8 @@ running statistics
 
 (plain AdaBN when the running statistics equal the source's). Statistics are measured on one
 batch of up to ``SAMPLE`` photos, layer by layer in a single forward pass (each layer's
-input already comes through the adapted layers before it). Weights never change.
+input already comes through the adapted layers before it; measuring the training photos
+alone takes the same sums in chunks). Weights never change.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from beautytune.tasks.base import Task
 
 #: photos in the one batch the statistics are measured on (seeded sample when more)
 SAMPLE = 128
+
+#: photos a forward pass when only measuring (the training photos' statistics)
+_CHUNK = 32
 
 
 def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -77,7 +81,8 @@ def bn_input_statistics(
     """
     layers = _named_batchnorms(model)
     batch, used, skipped = _prepare(task, processor, inputs, seed)
-    stats: dict[str, torch.Tensor] = {}
+    # per layer: elements per channel, sum and sum of squares (float64)
+    sums: dict[str, list[Any]] = {}
 
     def hook(name: str, bn: nn.modules.batchnorm._BatchNorm):  # type: ignore[no-untyped-def]
         def measure(_: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
@@ -85,7 +90,11 @@ def bn_input_statistics(
             # per channel (dim 1), no copy; CPU reductions of float32 accumulate in double
             var, mean = torch.var_mean(x, dim=[d for d in range(x.dim()) if d != 1], correction=0)
             mean, var = mean.double(), var.double()
-            stats[f"{name}.mean"], stats[f"{name}.var"] = mean.float(), var.float()
+            n = x.numel() // x.shape[1]
+            acc = sums.setdefault(name, [0, 0.0, 0.0])
+            acc[0] += n
+            acc[1] = acc[1] + n * mean
+            acc[2] = acc[2] + n * (var + mean * mean)
             if source is not None:
                 assert bn.running_mean is not None and bn.running_var is not None
                 m_s, v_s = source[f"{name}.mean"].double(), source[f"{name}.var"].double().clamp_min(1e-12)
@@ -98,11 +107,22 @@ def bn_input_statistics(
 
     handles = [bn.register_forward_pre_hook(hook(name, bn)) for name, bn in layers]
     model.eval()
+    # Adapting moves each layer as the whole batch reaches it, so it takes one pass; measuring
+    # alone is the same sums in chunks, which run far faster than one big batch on a CPU.
+    chunk = used if source is not None else _CHUNK
     try:
-        model(**batch)
+        for start in range(0, used, chunk):
+            model(**{k: v[start : start + chunk] for k, v in batch.items()})
     finally:
         for h in handles:
             h.remove()
+    stats: dict[str, torch.Tensor] = {}
+    for name, (n, total, squares) in sums.items():
+        mean = total / n
+        stats[f"{name}.mean"], stats[f"{name}.var"] = (
+            mean.float(),
+            (squares / n - mean * mean).clamp_min(0).float(),
+        )
     return stats, {"images": used, "skipped": skipped}
 
 
