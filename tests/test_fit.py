@@ -168,7 +168,7 @@ def test_onnx_speed_functions(tiny_run: api.FitResult, tmp_path: Path) -> None:
     )
 
     bundle = load_bundle(tiny_run.bundle)
-    path = api.export(tiny_run.bundle, tmp_path / "model.onnx").path
+    path = api.export(tiny_run.bundle, tmp_path / "new" / "model.onnx").path  # makes the folder
     make = lambda n: example_batch(bundle, n)  # noqa: E731
     assert make(5)[0].shape == (5, 3, 48, 48)
     eager, onnx = eager_runner(bundle, threads=1), onnx_runner(path, threads=1)

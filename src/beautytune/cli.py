@@ -845,8 +845,8 @@ def export(
         typer.Option(
             "--int8",
             help="also write model.int8.onnx: static int8 (QDQ: weights and activations, ranges "
-            "calibrated on the --examples), head and softmax kept fp32; prints its size and its "
-            "distance from fp32. Dynamic int8 is not offered: ORT runs its ConvInteger x12 slower "
+            "calibrated on the --examples; 7-bit weights, which CPUs without VNNI need), head and "
+            "softmax kept fp32; prints its size and its distance from fp32. Dynamic int8 is not offered: ORT runs its ConvInteger x12 slower "
             "than fp32. Check the accuracy before serving it (benchmarks/onnx_serving.py)",
         ),
     ] = False,
