@@ -853,7 +853,8 @@ def export(
     examples: Annotated[
         Path | None,
         typer.Option(
-            help="a folder of inputs (the first 32) for the parity check and int8 calibration; "
+            help="a folder of inputs (32 of them, spread over its sub-folders) for the parity check "
+            "and int8 calibration; "
             "default: random ones, which calibrate int8 badly"
         ),
     ] = None,
