@@ -105,6 +105,107 @@ def test_onnx_export_parity(tiny_run: api.FitResult) -> None:
     assert result.max_abs_diff < 1e-4
 
 
+def _test_paths(run: api.FitResult) -> list[str]:
+    with (run.run_dir / "split.csv").open() as f:
+        return [r["path"] for r in csv.DictReader(f) if r["split"] == "test"]
+
+
+@pytest.mark.parametrize("method", ["static", "dynamic"])
+def test_onnx_int8_export(tiny_run: api.FitResult, tmp_path: Path, method: str) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    from beautytune.inference.export import quantize_int8
+
+    examples = _test_paths(tiny_run)
+    result = api.export(tiny_run.bundle, tmp_path / "model.onnx", examples)
+    bundle = load_bundle(tiny_run.bundle)
+    feed = {"image": bundle.task.export_spec(bundle.processor, examples).args[0].numpy()}
+    q = quantize_int8(result.path, feed, method=method)
+    assert q.path == tmp_path / "model.int8.onnx" and q.method == method
+    graph = onnx.load(str(q.path)).graph
+    ops = {n.op_type for n in graph.node}
+    assert ops & {"QuantizeLinear", "DynamicQuantizeLinear"}, ops  # really quantised
+    assert any(t.data_type == onnx.TensorProto.INT8 for t in graph.initializer)  # int8 weights
+    fp32 = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    int8 = ort.InferenceSession(str(q.path), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    agree = float(np.mean(fp32.argmax(1) == int8.argmax(1)))
+    assert agree >= 0.75
+    assert q.top1_agreement == pytest.approx(agree)
+    assert q.max_abs_diff == pytest.approx(float(np.abs(fp32 - int8).max()), abs=1e-6)
+    assert 0 < q.size_bytes and q.fp32_size_bytes == result.path.stat().st_size
+    assert not list(tmp_path.glob(".*"))  # no temp files left beside the models
+
+
+def test_onnx_export_int8_cli(tiny_run: api.FitResult, tmp_path: Path) -> None:
+    out = tmp_path / "m.onnx"
+    r = run_cli("export", str(tiny_run.bundle), "--out", str(out), "--int8")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "m.int8.onnx").is_file()
+    assert "m.int8.onnx (static int8" in r.stdout and "top-1 agreement" in r.stdout
+
+
+def test_onnx_int8_failure_is_one_line(tmp_path: Path) -> None:
+    from beautytune.errors import BeautytuneError
+    from beautytune.inference.export import quantize_int8
+
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"not an onnx model")
+    with pytest.raises(BeautytuneError, match="int8 quantisation of .*model.onnx failed") as e:
+        quantize_int8(bad, {"image": np.zeros((1, 3, 8, 8), np.float32)})
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "model.int8.onnx").exists()
+
+
+def test_onnx_speed_functions(tiny_run: api.FitResult, tmp_path: Path) -> None:
+    import time
+
+    from beautytune.inference.speed import (
+        eager_runner,
+        example_batch,
+        latency_and_throughput,
+        onnx_runner,
+    )
+
+    bundle = load_bundle(tiny_run.bundle)
+    path = api.export(tiny_run.bundle, tmp_path / "new" / "model.onnx").path  # makes the folder
+    make = lambda n: example_batch(bundle, n)  # noqa: E731
+    assert make(5)[0].shape == (5, 3, 48, 48)
+    eager, onnx = eager_runner(bundle, threads=1), onnx_runner(path, threads=1)
+    np.testing.assert_allclose(eager(make(3)), onnx(make(3)), atol=1e-4)
+    keys = {"latency_ms", "latency_p90_ms", "throughput_per_s", "batch_size", "repeats"}
+    for run in (eager, onnx):
+        r = latency_and_throughput(run, make, batch_size=4, warmup=1, repeats=3, throughput_repeats=2)
+        assert set(r) == keys
+        assert r["latency_ms"] > 0 and r["latency_p90_ms"] >= r["latency_ms"] and r["throughput_per_s"] > 0
+
+    def sleepy(batch: tuple[np.ndarray, ...]) -> None:  # 10 ms a call, 1 ms an input
+        time.sleep(0.01 + 0.001 * len(batch[0]))
+
+    r = latency_and_throughput(sleepy, make, batch_size=20, warmup=0, repeats=5, throughput_repeats=3)
+    assert 10 <= r["latency_ms"] < 30
+    assert 200 < r["throughput_per_s"] <= 20 / 0.03  # 20 inputs in >= 30 ms
+
+
+def test_evaluate_onnx_matches_predictor(tiny_run: api.FitResult, tmp_path: Path) -> None:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from beautytune.data.records import by_split
+    from beautytune.inference.export import evaluate_onnx
+    from beautytune.inference.predictor import Predictor
+    from beautytune.train.rundir import RunDir
+
+    test = by_split(RunDir(tiny_run.run_dir).read_split(), "test")
+    path = api.export(tiny_run.bundle, tmp_path / "model.onnx").path
+    got = evaluate_onnx(tiny_run.bundle, path, test, batch_size=5)
+    predictor = Predictor.from_bundle(tiny_run.bundle)
+    probs, _ = predictor.predict_probs([r.path for r in test])
+    y = [predictor.labels.index(r.label) for r in test]
+    assert got["n"] == len(test) and got["skipped"] == 0
+    assert got["accuracy"] == pytest.approx(accuracy_score(y, probs.argmax(1)), abs=1e-6)
+    assert got["macro_f1"] == pytest.approx(f1_score(y, probs.argmax(1), average="macro"), abs=1e-6)
+
+
 def test_bundle_loads_without_training_data(tiny_run: api.FitResult, tmp_path: Path) -> None:
     import shutil
 

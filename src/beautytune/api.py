@@ -423,10 +423,15 @@ def verify(a: str | Path, b: str | Path, bundle: str | Path) -> dict[str, Any]:
 
 
 def export(
-    bundle: str | Path, out: str | Path | None = None, examples: list[Any] | None = None
+    bundle: str | Path,
+    out: str | Path | None = None,
+    examples: list[Any] | None = None,
+    *,
+    int8: bool = False,
 ) -> ExportResult:
-    """Write ``model.onnx`` next to the bundle (or at ``out``) and check parity with PyTorch."""
-    return export_onnx(bundle, out, examples)
+    """Write ``model.onnx`` next to the bundle (or at ``out``) and check parity with PyTorch;
+    ``int8`` also writes ``model.int8.onnx`` (see :func:`beautytune.inference.export.quantize_int8`)."""
+    return export_onnx(bundle, out, examples, int8=int8)
 
 
 def insights(
