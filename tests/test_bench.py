@@ -30,7 +30,6 @@ def test_bench_measures_both_sides_and_writes_json_and_markdown(tmp_path: Path) 
         "--batch-size",
         "8",
         "--no-busy",
-        "--no-onnx",
     )
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads((out / "bench.json").read_text())
@@ -42,6 +41,11 @@ def test_bench_measures_both_sides_and_writes_json_and_markdown(tmp_path: Path) 
         assert t[side] > 0 and result["inference"][side] > 0
     assert t["ratio"] == pytest.approx(t["beautytune_img_s"] / t["plain_img_s"], rel=0.02)
     assert result["caches"]["features_cold_s"] > 0 and result["caches"]["head_speedup"] > 0
+    serving = result["serving"]
+    eager, fp32 = serving["eager PyTorch"], serving["ONNX Runtime fp32"]
+    assert fp32["accuracy"] == pytest.approx(eager["accuracy"], abs=1e-9)  # the same model
+    assert any(k.startswith("ONNX Runtime int8") for k in serving)
+    assert all(r["latency_ms"] > 0 for r in serving.values() if isinstance(r, dict))
     md = (out / "bench.md").read_text()
     assert "| training img/s, later epochs |" in md and "plain timm + ImageFolder" in md
     again = run_cli("bench", "--out", str(out), "--no-busy", "--no-onnx")

@@ -121,7 +121,7 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
     result["caches"] = _caches(manifest, work, common)
     if opts.onnx:
         say("[bench] serving: eager PyTorch against ONNX Runtime")
-        result["serving"] = _serving(full.bundle, paths, work)
+        result["serving"] = _serving(full.bundle, full.run_dir, work)
     if opts.busy and opts.device == "cpu":
         say("[bench] a busy machine: idle, then beside a 2-thread PyTorch job")
         from beautytune.bench.busy import idle_and_busy
@@ -166,8 +166,56 @@ def _caches(manifest: Path, work: Path, common: dict[str, Any]) -> dict[str, Any
     return out
 
 
-def _serving(bundle: Path, paths: list[str], work: Path) -> dict[str, Any]:
-    return {}
+def _serving(bundle_dir: Path, run_dir: Path, work: Path) -> dict[str, Any]:
+    """Eager PyTorch, ONNX Runtime fp32 and int8 on the trained bundle: batch-1 latency and
+    batch-32 throughput, and the test split's accuracy of each."""
+    from beautytune.data.records import by_split
+    from beautytune.inference.bundle import load_bundle
+    from beautytune.inference.export import evaluate_onnx, export_onnx
+    from beautytune.inference.speed import eager_runner, example_batch, latency_and_throughput, onnx_runner
+    from beautytune.runtime import configure_threads
+    from beautytune.train.rundir import RunDir
+
+    records = RunDir(run_dir).read_split()
+    val, test = by_split(records, "val"), by_split(records, "test")
+    calibration = [r.path for r in val][:32]
+    exported = export_onnx(bundle_dir, work / "onnx" / "model.onnx", calibration, int8=True)
+    assert exported.int8 is not None
+    bundle = load_bundle(bundle_dir)
+    threads = configure_threads(0, "infer")
+    runners = {
+        "eager PyTorch": eager_runner(bundle, threads),
+        "ONNX Runtime fp32": onnx_runner(exported.path, threads),
+        f"ONNX Runtime int8 ({exported.int8.method})": onnx_runner(exported.int8.path, threads),
+    }
+    files = {
+        "ONNX Runtime fp32": exported.path,
+        f"ONNX Runtime int8 ({exported.int8.method})": exported.int8.path,
+    }
+    out: dict[str, Any] = {"threads": threads, "test_images": len(test)}
+    for name, run in runners.items():
+        speed = latency_and_throughput(run, lambda n: example_batch(bundle, n), batch_size=32)
+        row = {k: round(speed[k], 2) for k in ("latency_ms", "throughput_per_s")}
+        if name in files:
+            row |= {k: round(v, 4) for k, v in evaluate_onnx(bundle, files[name], test).items() if k != "n"}
+        out[name] = row
+    out["eager PyTorch"] |= _eager_quality(bundle_dir, test)
+    return out
+
+
+def _eager_quality(bundle_dir: Path, test: list[Any]) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from beautytune.inference.predictor import Predictor
+
+    predictor = Predictor.from_bundle(bundle_dir)
+    probs, _ = predictor.predict_probs([r.path for r in test])
+    y = [predictor.labels.index(r.label) for r in test]
+    pred = probs.argmax(1)
+    return {
+        "accuracy": round(float(accuracy_score(y, pred)), 4),
+        "macro_f1": round(float(f1_score(y, pred, average="macro", zero_division=0)), 4),
+    }
 
 
 def _machine(device: str) -> dict[str, Any]:
@@ -234,4 +282,19 @@ def markdown(r: dict[str, Any]) -> str:
 
 
 def _serving_lines(serving: dict[str, Any]) -> list[str]:
-    return []
+    rows = {k: v for k, v in serving.items() if isinstance(v, dict)}
+    if not rows:
+        return []
+    eager = rows["eager PyTorch"]["latency_ms"]
+    lines = [
+        "",
+        f"| serving ({serving['threads']} threads) | batch-1 ms | × eager | batch-32 img/s | "
+        f"test accuracy ({serving['test_images']}) | macro-F1 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in rows.items():
+        lines.append(
+            f"| {name} | {r['latency_ms']:.1f} | {r['latency_ms'] / eager:.2f} | {r['throughput_per_s']:.1f} | "
+            f"{r.get('accuracy', '')} | {r.get('macro_f1', '')} |"
+        )
+    return lines
