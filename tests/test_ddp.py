@@ -187,7 +187,7 @@ def test_the_gpu_path_trains_in_bf16_with_channels_last_and_a_fused_optimizer(
         "--precision",
         "bf16-mixed",
         "--compile",
-        *(["--distributed", "ddp"] if devices > 1 else []),
+        *(["--distributed", "ddp"] if devices > 1 else ["--batch-size-find"]),
     )
     assert r.returncode == 0, r.stderr[-3000:]
     metrics = json.loads((out / "report" / "metrics.json").read_text())

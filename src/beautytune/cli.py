@@ -327,6 +327,14 @@ def fit(
     workers: Annotated[int, typer.Option(help="data loader worker processes", rich_help_panel=HARDWARE)] = 0,
     accelerator: Annotated[str, typer.Option(help="auto | cpu | gpu", rich_help_panel=HARDWARE)] = "auto",
     devices: Annotated[str, typer.Option(help="e.g. auto, 1, 4", rich_help_panel=HARDWARE)] = "auto",
+    batch_size_find: Annotated[
+        bool,
+        typer.Option(
+            "--batch-size-find",
+            help="GPU: grow the batch from --batch-size to the largest that fits (out-of-memory recovered)",
+            rich_help_panel=HARDWARE,
+        ),
+    ] = False,
     distributed: Annotated[
         str,
         typer.Option(
@@ -432,6 +440,7 @@ app.command(name="fit")(_with_strategy_options(fit))
 
 #: fit flags that mean nothing to a range test (it trains a copy for a few steps)
 _NOT_FOR_LR_FIND = (
+    "batch_size_find",
     "distributed",
     "resume",
     "time_budget",

@@ -85,6 +85,8 @@ class RunConfig:
     workers: int = 0
     accelerator: str = "auto"
     devices: str = "auto"
+    #: before training, grow the batch from ``batch_size`` to the largest that fits the GPU
+    batch_size_find: bool = False
     #: how several devices share the work (Lightning's strategy): auto, ddp or fsdp
     distributed: str = "auto"
     num_nodes: int = 1  # machines taking part (torchrun / srun start the processes)
@@ -123,6 +125,13 @@ class RunConfig:
             value = getattr(self, name)
             if value not in allowed:
                 raise BeautytuneError(f"unknown {name} '{value}': use one of {', '.join(allowed)}")
+        if self.batch_size_find and (
+            self.accelerator == "cpu" or (self.accelerator == "auto" and not _cuda_available())
+        ):
+            raise BeautytuneError(
+                "--batch-size-find sizes batches to a GPU's memory: on a CPU running out of memory "
+                "kills the process instead of raising an error it could recover from; set --batch-size"
+            )
         if self.distributed == "fsdp" and self.accelerator == "cpu":
             raise BeautytuneError("--distributed fsdp shards over GPUs: use ddp on CPU (gloo)")
         if self.faces != "off" and self.text_col is not None:
@@ -205,6 +214,12 @@ def _flat_strategy_options(d: dict[str, Any]) -> dict[str, Any]:
 
     names = {f.name for f in dc_fields(strategy_class(d.get("strategy", "full")).Options)}
     return {k: v for k, v in d.items() if k in names}
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}

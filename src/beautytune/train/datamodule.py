@@ -6,6 +6,7 @@ from the run folder instead of auditing again); ``setup`` builds the datasets pe
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import lightning as L
@@ -32,6 +33,15 @@ class BeautyDataModule(L.LightningDataModule):
         self.processor = processor
         self.cfg = cfg
         self.collate = task.collate(processor)
+
+    @property
+    def batch_size(self) -> int:
+        """``cfg.batch_size``, settable (Lightning's batch-size scaler sets it per trial)."""
+        return self.cfg.batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        self.cfg = replace(self.cfg, batch_size=int(value))
 
     def targets(self, records: list[Record]) -> list[int]:
         return [self.index[r.label] for r in records]

@@ -114,6 +114,15 @@ def fit(
     labels = task.class_names(records)
     built = task.build(cfg, len(labels))
     data = BeautyDataModule(task, records, labels, built.processor, cfg)
+    if cfg.batch_size_find and worker:  # rank 0 found it and wrote it to config.json
+        cfg = replace(cfg, batch_size=RunConfig.load(run.config).batch_size, batch_size_find=False)
+        data.cfg = cfg
+    elif cfg.batch_size_find:
+        from beautytune.train.batch_size import find_batch_size
+
+        probe = FitContext(task, built.model, built.processor, built.backbone, cfg, data, run, labels)
+        cfg = replace(cfg, batch_size=find_batch_size(probe, strategy), batch_size_find=False)
+        data.cfg = cfg
     lr_found = None
     if cfg.lr_find and worker:  # rank 0 ran the range test before launching this process
         cfg = replace(cfg, lr=float(json.loads(run.lr_find_json.read_text())["suggestion"]), lr_find=False)
