@@ -68,3 +68,29 @@ def test_cli_compare(tiny_products: Path, tmp_path: Path) -> None:
     assert json.loads((out / "head-s0" / "config.json").read_text())["strategy_options"] == {}
     bad = run_cli("compare", str(tiny_products), "--out", str(out), "--seeds", "x")
     assert bad.returncode != 0 and "--seeds 'x'" in bad.stderr
+
+
+def test_a_tie_on_the_ranking_score_puts_the_chosen_entry_first() -> None:
+    """auto's refit row comes last in its rows; a trial with the same validation score
+    must not push the shipped model off the top of the leaderboard."""
+    from beautytune.evaluate.leaderboard import aggregate
+
+    def row(name: str, val: float, chosen: bool) -> dict[str, object]:
+        return {
+            "name": name,
+            "strategy": "s",
+            "backbone": "b",
+            "macro_f1": 0.5,
+            "accuracy": 0.5,
+            "ece": None,
+            "ece_uncalibrated": None,
+            "wall_s": 1.0,
+            "trainable_params": 1,
+            "val_macro_f1": val,
+            "chosen": chosen,
+        }
+
+    board = aggregate(
+        [row("other", 0.8, False), row("low", 0.2, False), row("refit", 0.8, True)], "val_macro_f1"
+    )
+    assert [b["name"] for b in board] == ["refit", "other", "low"]

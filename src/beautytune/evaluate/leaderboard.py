@@ -72,7 +72,8 @@ def aggregate(rows: list[dict[str, Any]], sort_by: str = "macro_f1") -> list[dic
                 "chosen": any(r.get("chosen") for r in cell),
             }
         )
-    return sorted(board, key=lambda b: -(b[f"{sort_by}_mean"] or 0.0))
+    # among equal scores the entry that was chosen comes first (auto breaks ties its own way)
+    return sorted(board, key=lambda b: (-(b[f"{sort_by}_mean"] or 0.0), not b["chosen"]))
 
 
 def _fmt(v: Any, spec: str) -> str:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 
-import lightning as L
 from lightning.pytorch.tuner import Tuner
 
 from beautytune.errors import BeautytuneError
 from beautytune.strategies.base import Strategy
 from beautytune.strategies.fitters import FitContext
-from beautytune.train.lr_find import _rng_preserved
+from beautytune.train.lr_find import _rng_preserved, probe_trainer
 from beautytune.train.module import LitClassifier
 
 
@@ -36,18 +35,8 @@ def find_batch_size(
         )
     cfg = replace(ctx.cfg, ema=0.0, warmup_epochs=0.0, time_budget=None)
     lit = LitClassifier(model, groups, cfg, len(ctx.labels), ctx.data.class_weights())
-    trainer = L.Trainer(
-        max_epochs=1,  # the scaler sets its own steps; a finite run keeps the schedule finite
-        accelerator=cfg.accelerator,
-        devices=1,
-        precision=cfg.precision,  # type: ignore[arg-type]
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-    )
+    # the scaler sets its own steps; a finite run keeps the learning-rate schedule finite
+    trainer = probe_trainer(cfg, False, max_epochs=1)
     start = ctx.data.batch_size
     with _rng_preserved():
         found = Tuner(trainer).scale_batch_size(

@@ -26,6 +26,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from beautytune.config import RunConfig
 from beautytune.errors import BeautytuneError
 from beautytune.io import write_json_atomic
 from beautytune.strategies.base import Strategy
@@ -141,6 +142,23 @@ def _rng_preserved() -> Iterator[None]:
         torch.random.set_rng_state(states[2])
 
 
+def probe_trainer(cfg: RunConfig, progress: bool, **options: Any) -> L.Trainer:
+    """A Trainer for a short probe on a copy of the network (range test, batch-size search):
+    one device, no validation, nothing written."""
+    return L.Trainer(
+        accelerator=cfg.accelerator,
+        devices=1,
+        precision=cfg.precision,  # type: ignore[arg-type]
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress,
+        **options,
+    )
+
+
 def find_lr(
     ctx: FitContext, strategy: Strategy, min_lr: float = 1e-6, max_lr: float = 1.0, steps: int = 100
 ) -> LrFindResult:
@@ -160,20 +178,7 @@ def find_lr(
     cfg = replace(ctx.cfg, ema=0.0, warmup_epochs=0.0, time_budget=None)
     lit = LitClassifier(model, groups, cfg, len(ctx.labels), ctx.data.class_weights())
     test = RangeTest(cfg.lr, min_lr, max_lr, steps)
-    trainer = L.Trainer(
-        max_steps=steps,
-        max_epochs=-1,
-        accelerator=cfg.accelerator,
-        devices=1,
-        precision=cfg.precision,  # type: ignore[arg-type]
-        callbacks=[test],
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=ctx.interactive,
-    )
+    trainer = probe_trainer(cfg, ctx.interactive, max_steps=steps, max_epochs=-1, callbacks=[test])
     with _rng_preserved():  # the run after the test draws what it would have without it
         trainer.fit(lit, datamodule=ctx.data)
     if len(test.losses) < 10:
