@@ -9,16 +9,11 @@ random state. The size found is written to ``config.json`` (``--resume`` keeps i
 
 from __future__ import annotations
 
-import copy
-from dataclasses import replace
-
 from lightning.pytorch.tuner import Tuner
 
-from beautytune.errors import BeautytuneError
 from beautytune.strategies.base import Strategy
 from beautytune.strategies.fitters import FitContext
-from beautytune.train.lr_find import _rng_preserved, probe_trainer
-from beautytune.train.module import LitClassifier
+from beautytune.train.lr_find import _rng_preserved, probe_module, probe_trainer
 
 
 def find_batch_size(
@@ -27,16 +22,9 @@ def find_batch_size(
     """The largest batch (from ``ctx.cfg.batch_size`` up, at most the training split) whose
     training step fits, less Lightning's 5% margin; a multiple of 8 from 16 up, which tensor
     cores prefer."""
-    model = copy.deepcopy(ctx.model)
-    groups = strategy.lr_groups(model, ctx.cfg)
-    if groups is None:
-        raise BeautytuneError(
-            f"strategy '{strategy.name}' fits its head in closed form: there is no batch to size"
-        )
-    cfg = replace(ctx.cfg, ema=0.0, warmup_epochs=0.0, time_budget=None)
-    lit = LitClassifier(model, groups, cfg, len(ctx.labels), ctx.data.class_weights())
+    lit = probe_module(ctx, strategy, "fits its head in closed form: there is no batch to size")
     # the scaler sets its own steps; a finite run keeps the learning-rate schedule finite
-    trainer = probe_trainer(cfg, False, max_epochs=1)
+    trainer = probe_trainer(lit.cfg, False, max_epochs=1)
     start = ctx.data.batch_size
     with _rng_preserved():
         found = Tuner(trainer).scale_batch_size(

@@ -159,6 +159,18 @@ def probe_trainer(cfg: RunConfig, progress: bool, **options: Any) -> L.Trainer:
     )
 
 
+def probe_module(ctx: FitContext, strategy: Strategy, refusal: str) -> LitClassifier:
+    """The training module of a probe: ``strategy``'s parameter groups on a copy of the
+    network, without warm-up, EMA or a time budget (the probe owns its steps). A strategy
+    with nothing to train (a closed-form head) is refused with ``refusal``."""
+    model = copy.deepcopy(ctx.model)
+    groups = strategy.lr_groups(model, ctx.cfg)
+    if groups is None:
+        raise BeautytuneError(f"strategy '{strategy.name}' {refusal}")
+    cfg = replace(ctx.cfg, ema=0.0, warmup_epochs=0.0, time_budget=None)
+    return LitClassifier(model, groups, cfg, len(ctx.labels), ctx.data.class_weights())
+
+
 def find_lr(
     ctx: FitContext, strategy: Strategy, min_lr: float = 1e-6, max_lr: float = 1.0, steps: int = 100
 ) -> LrFindResult:
@@ -168,15 +180,8 @@ def find_lr(
         raise BeautytuneError(f"lr range {min_lr:g} .. {max_lr:g}: need 0 < min-lr < max-lr")
     if steps < 20:
         raise BeautytuneError("--steps must be at least 20 for a readable curve")
-    model = copy.deepcopy(ctx.model)
-    groups = strategy.lr_groups(model, ctx.cfg)
-    if groups is None:
-        raise BeautytuneError(
-            f"strategy '{strategy.name}' has no learning rate (a closed-form head): nothing to find"
-        )
-    # no warm-up, EMA or early stopping: the test owns the schedule and runs its steps
-    cfg = replace(ctx.cfg, ema=0.0, warmup_epochs=0.0, time_budget=None)
-    lit = LitClassifier(model, groups, cfg, len(ctx.labels), ctx.data.class_weights())
+    lit = probe_module(ctx, strategy, "has no learning rate (a closed-form head): nothing to find")
+    cfg = lit.cfg
     test = RangeTest(cfg.lr, min_lr, max_lr, steps)
     trainer = probe_trainer(cfg, ctx.interactive, max_steps=steps, max_epochs=-1, callbacks=[test])
     with _rng_preserved():  # the run after the test draws what it would have without it
